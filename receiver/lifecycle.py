@@ -248,9 +248,7 @@ def apply(task: TaskState, snapshot: TaskSnapshot) -> Transition:
         outcome = Outcome.DUPLICATE if new_status == task.status else Outcome.STALE
         return Transition(outcome, changes=_fill_empty(task, reported))
 
-    changes: dict[str, Any] = {
-        name: value for name, value in reported.items() if _has_value(value)
-    }
+    changes: dict[str, Any] = {name: value for name, value in reported.items() if _has_value(value)}
     changes["status"] = new_status
     changes["last_source"] = snapshot.source
     if new_status.is_terminal:

@@ -1,0 +1,137 @@
+"""Admin and read API under ``/api``, plus ``/healthz`` and ``/readyz``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from receiver.callback_urls import NoCallbacksError, create_callback_url
+from receiver.errors import UnknownProviderError
+from receiver.http import JSONResponse, error
+from receiver.services import Services
+from receiver.views import event_view, snapshot_view, task_view
+from storage.engine import READ_ONLY
+from storage.models import Task
+from storage.queries import TaskFilter, events_for, list_tasks, snapshots_for
+
+MAX_PAGE = 200
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the database answers."""
+    try:
+        async with _services(request).engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "not ready"; say which
+        return error(503, "database_unavailable", f"{type(exc).__name__}: {exc}")
+    return JSONResponse({"status": "ready"})
+
+
+async def post_callback_url(request: Request) -> Response:
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
+    provider = body.get("provider") if isinstance(body, dict) else None
+    if not isinstance(provider, str):
+        return error(422, "invalid_request", 'body must be {"provider": "apimodels"}')
+    try:
+        created = await create_callback_url(_services(request), provider)
+    except UnknownProviderError as exc:
+        return error(404, "unknown_provider", str(exc))
+    except NoCallbacksError as exc:
+        return error(422, "no_callbacks", str(exc))
+    return JSONResponse(
+        {
+            "task_id": created.task_id,
+            "provider": created.provider,
+            "callback_url": created.callback_url,
+        },
+        status_code=201,
+    )
+
+
+async def get_task(request: Request) -> Response:
+    task_id = request.path_params["task_id"]
+    async with _services(request).sessions() as session:
+        await session.connection(execution_options=READ_ONLY)
+        task = await session.get(Task, task_id)
+        if task is None:
+            return error(404, "task_not_found", f"no task with id {task_id!r}")
+        snapshots = await snapshots_for(session, task_id)
+        events = await events_for(session, task_id)
+    return JSONResponse(
+        {
+            **task_view(task),
+            "snapshots": [snapshot_view(s) for s in snapshots],
+            "events": [event_view(e) for e in events],
+        }
+    )
+
+
+async def get_tasks(request: Request) -> Response:
+    params = request.query_params
+    try:
+        limit = int(params.get("limit", "50"))
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError
+    except ValueError:
+        return error(422, "invalid_limit", f"limit must be an integer from 1 to {MAX_PAGE}")
+    try:
+        filters = TaskFilter(
+            status=params.get("status"),
+            provider=params.get("provider"),
+            model=params.get("model"),
+            created_since=_parse_time(params.get("created_since")),
+            created_until=_parse_time(params.get("created_until")),
+        )
+    except ValueError as exc:
+        return error(422, "invalid_time", str(exc))
+    async with _services(request).sessions() as session:
+        await session.connection(execution_options=READ_ONLY)
+        tasks = await list_tasks(session, filters, limit=limit, before_id=params.get("cursor"))
+    next_cursor = tasks[-1].id if len(tasks) == limit else None
+    return JSONResponse({"tasks": [task_view(t) for t in tasks], "next_cursor": next_cursor})
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} needs a time zone (e.g. a trailing Z)")
+    return parsed
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return error(400, "invalid_json", "request body is not valid JSON")
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/api/callback-urls", post_callback_url, methods=["POST"]),
+    Route("/api/tasks", get_tasks, methods=["GET"]),
+    Route("/api/tasks/{task_id}", get_task, methods=["GET"]),
+]

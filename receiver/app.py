@@ -1,0 +1,58 @@
+"""``create_app(settings)``: the ASGI application.
+
+The lifespan opens the shared :class:`~receiver.services.Services` (database,
+migrations for embedded SQLite, secret) and closes them on shutdown; background
+parts (poller, dispatcher) will start here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from receiver import api
+from receiver.auth import AdminAuthMiddleware
+from receiver.callbacks import receive_callback
+from receiver.http import error
+from receiver.services import open_services
+from receiver.settings import Settings
+
+log = logging.getLogger("genhook.app")
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            yield
+
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    return Starlette(
+        routes=[
+            Route("/callbacks/{provider}/{token}", receive_callback, methods=["POST"]),
+            *api.routes,
+        ],
+        middleware=[Middleware(AdminAuthMiddleware, api_token=token)],
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
+        lifespan=lifespan,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error(500, "internal_error", "internal error; see the server log")

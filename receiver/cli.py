@@ -1,0 +1,197 @@
+"""``genhook``: the command line.
+
+Commands that read or change tasks open the database directly with the same
+settings as the server (``receiver.services.open_services``), so they work whether
+or not a server is running, and on SQLite they migrate the embedded database first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from receiver.app import create_app
+from receiver.callback_urls import create_callback_url
+from receiver.errors import ConfigurationError, GenhookError
+from receiver.services import Services, open_services
+from receiver.settings import Settings
+from receiver.views import task_view
+from storage.engine import create_engine
+from storage.migrate import upgrade
+from storage.models import Task
+from storage.queries import TaskFilter, list_tasks
+
+app = typer.Typer(
+    name="genhook",
+    help="Callback receiver, poller and webhook relay for image-generation gateways.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with command-line overrides that were given."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _run(work: Callable[[Services], Awaitable[T]], settings: Settings | None = None) -> T:
+    async def main() -> T:
+        async with open_services(settings or load_settings()) as services:
+            return await work(services)
+
+    try:
+        return asyncio.run(main())
+    except GenhookError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _print_json(document: Any) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address [GENHOOK_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="bind port [GENHOOK_PORT]")] = None,
+) -> None:
+    """Run the service: callback receiver and API (poller and dispatcher to come)."""
+    settings = load_settings(host=host, port=port)
+    try:
+        check_bind_policy(settings)
+    except ConfigurationError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if settings.api_token is None:
+        err.print(
+            f"admin API: no GENHOOK_API_TOKEN set, listening on loopback only ({settings.host})"
+        )
+    err.print(f"callbacks: {settings.public_url}/callbacks/<provider>/<token>")
+    err.print(f"database:  {_redacted(settings.resolved_database_url)}")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+def check_bind_policy(settings: Settings) -> None:
+    """Without an API token the admin API would be open: bind loopback only."""
+    if settings.api_token is None and not settings.binds_loopback_only:
+        raise ConfigurationError(
+            f"refusing to listen on {settings.host} without GENHOOK_API_TOKEN: the admin API "
+            "would be open to the network. Set GENHOOK_API_TOKEN, or bind 127.0.0.1 and "
+            "publish the callback route through a reverse proxy or tunnel."
+        )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (the Procfile `release` step)."""
+    settings = load_settings()
+
+    async def main() -> None:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+    err.print(f"database at head: {_redacted(settings.resolved_database_url)}")
+
+
+@app.command("callback-url")
+def callback_url(
+    provider: Annotated[str, typer.Argument(help="provider that will call back (apimodels)")],
+) -> None:
+    """Create a task awaiting its callback and print its callback URL as JSON."""
+
+    async def work(services: Services) -> dict[str, str]:
+        created = await create_callback_url(services, provider)
+        return {
+            "task_id": created.task_id,
+            "provider": created.provider,
+            "callback_url": created.callback_url,
+        }
+
+    _print_json(_run(work))
+
+
+@app.command()
+def status(task_id: Annotated[str, typer.Argument(help="genhook task id (tsk_...)")]) -> None:
+    """Print one task as JSON."""
+
+    async def work(services: Services) -> dict[str, Any] | None:
+        async with services.sessions() as session:
+            task = await session.get(Task, task_id)
+            return task_view(task) if task else None
+
+    view = _run(work)
+    if view is None:
+        err.print(f"[red]error:[/red] no task with id {task_id!r}")
+        raise typer.Exit(1)
+    _print_json(view)
+
+
+@app.command()
+def tasks(
+    status: Annotated[str | None, typer.Option(help="only this status")] = None,
+    provider: Annotated[str | None, typer.Option(help="only this provider")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
+) -> None:
+    """List recent tasks, newest first."""
+
+    async def work(services: Services) -> list[dict[str, Any]]:
+        async with services.sessions() as session:
+            rows = await list_tasks(
+                session, TaskFilter(status=status, provider=provider), limit=limit
+            )
+            return [task_view(t) for t in rows]
+
+    views = _run(work)
+    if as_json:
+        for view in views:
+            sys.stdout.write(orjson.dumps(view).decode() + "\n")
+        return
+    table = Table("id", "provider", "model", "status", "via", "created", "results")
+    for view in views:
+        table.add_row(
+            view["id"],
+            view["provider"],
+            view["model"] or "",
+            view["status"],
+            view["last_source"] or "",
+            view["created_at"],
+            str(len(view["result_urls"])),
+        )
+    Console().print(table)
+
+
+def _redacted(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,82 @@
+"""Async engine and session factory for SQLite (embedded) and PostgreSQL (scale-out).
+
+SQLite is configured for durability first, because genhook acknowledges a callback
+only after its commit: WAL (readers never block the writer), ``synchronous=FULL``
+(a commit survives power loss, not just a process crash), a busy timeout (other
+processes' writers are waited for, not failed), and foreign keys on.
+
+SQLAlchemy, not the ``sqlite3`` module, emits ``BEGIN``: by default ``BEGIN
+IMMEDIATE``, so a transaction that reads then writes takes the write lock up front
+instead of failing with "database is locked" when it tries to upgrade. Read-only
+work opts out with :data:`READ_ONLY` and runs as a plain deferred transaction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.errors import UnsupportedDatabaseError
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# Execution option a session passes to begin a deferred (read-only) SQLite transaction.
+READ_ONLY: dict[str, Any] = {"genhook_read_only": True}
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """Build the engine for ``url``; only ``sqlite+aiosqlite`` and ``postgresql+asyncpg``."""
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite+aiosqlite":
+        return _sqlite_engine(url, parsed.database, echo=echo)
+    if parsed.drivername == "postgresql+asyncpg":
+        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+    raise UnsupportedDatabaseError(
+        f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+        "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    """Sessions that keep loaded objects usable after commit (no lazy reloads in async)."""
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> AsyncEngine:
+    if not database or database == ":memory:":
+        raise UnsupportedDatabaseError(
+            "an in-memory SQLite database cannot be shared by genhook's workers; give a file path"
+        )
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, echo=echo)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "PRAGMA foreign_keys=ON",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        read_only = connection.get_execution_options().get("genhook_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine

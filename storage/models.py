@@ -1,0 +1,112 @@
+"""The tables: tasks, the inbox of snapshots, and the outbox of events.
+
+Schema changes go through Alembic (``storage/migrations``); these classes and the
+migrations must agree, which ``tests/integration/test_migrations.py`` checks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+from ulid import ULID
+
+from storage.types import UTCDateTime
+
+
+def new_task_id() -> str:
+    """Sortable, URL-safe task id (``tsk_`` + ULID)."""
+    return f"tsk_{ULID()}"
+
+
+def new_event_id() -> str:
+    """Event id, the idempotency key downstream (``webhook-id``)."""
+    return f"evt_{ULID()}"
+
+
+class Task(SQLModel, table=True):
+    """One image-generation job, whoever created it.
+
+    ``origin`` says how genhook learned of it: ``submit`` (we created it at the
+    provider), ``track`` (adopted by provider task id) or ``receiver`` (the app
+    submits itself and only asked us for a callback URL).
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_task_id", name="uq_tasks_provider_task"),
+        Index("ix_tasks_next_poll_at", "next_poll_at"),
+        Index("ix_tasks_status", "status"),
+    )
+
+    id: str = Field(default_factory=new_task_id, primary_key=True, max_length=40)
+    provider: str = Field(max_length=32)
+    provider_task_id: str | None = Field(default=None, max_length=200)
+    origin: str = Field(default="submit", max_length=16)
+    model: str | None = Field(default=None, max_length=200)
+    request: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    status: str = Field(max_length=16)
+    result_urls: list[str] = Field(default_factory=list, sa_type=JSON)
+    error_code: str | None = Field(default=None, sa_type=Text)
+    error_message: str | None = Field(default=None, sa_type=Text)
+    credits_used: float | None = None
+    credits_refunded: float | None = None
+    remaining_credits: float | None = None
+    anomalies: list[str] = Field(default_factory=list, sa_type=JSON)
+
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    terminal_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    provider_created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    provider_completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    provider_cost_ms: int | None = None
+    result_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_source: str | None = Field(default=None, max_length=16)
+
+    deadline_at: datetime = Field(sa_type=UTCDateTime)
+    next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    poll_attempts: int = 0
+    lease_holder: str | None = Field(default=None, max_length=100)
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Snapshot(SQLModel, table=True):
+    """The inbox: every callback body received and every poll result, with its outcome.
+
+    Rows are never updated or deleted by the service: this is the audit trail that
+    lets an operator see exactly what a provider said and what genhook did with it.
+    ``body`` is kept byte for byte, so even a body we could not read is inspectable.
+    """
+
+    __tablename__ = "snapshots"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str | None = Field(default=None, foreign_key="tasks.id", index=True, max_length=40)
+    provider: str = Field(max_length=32)
+    source: str = Field(max_length=16)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    outcome: str = Field(max_length=16)
+    state: str | None = Field(default=None, max_length=64)
+    provider_task_id: str | None = Field(default=None, max_length=200)
+    body: bytes | None = Field(default=None, sa_type=LargeBinary)
+    parse_errors: list[str] = Field(default_factory=list, sa_type=JSON)
+    detail: str | None = Field(default=None, sa_type=Text)
+
+
+class OutboxEvent(SQLModel, table=True):
+    """A task event waiting to be delivered downstream.
+
+    ``seq`` orders events for the live stream; ``id`` is the stable public event id.
+    """
+
+    __tablename__ = "outbox"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    id: str = Field(default_factory=new_event_id, unique=True, max_length=40)
+    task_id: str = Field(foreign_key="tasks.id", index=True, max_length=40)
+    type: str = Field(max_length=40)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    payload: dict[str, Any] = Field(sa_type=JSON)
