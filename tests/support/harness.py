@@ -1,0 +1,40 @@
+"""A genhook server under test: real uvicorn on loopback, a real database."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import func
+from sqlmodel import select
+
+from receiver.app import create_app
+from receiver.services import Services
+from receiver.settings import Settings
+from storage.models import OutboxEvent, Snapshot, Task
+from tests.support.servers import serve
+
+
+@dataclass
+class Harness:
+    base_url: str
+    services: Services
+    client: httpx.AsyncClient
+
+    async def counts(self) -> dict[str, int]:
+        """Rows per table: how tests prove that something was, or was not, written."""
+        counts = {}
+        async with self.services.sessions() as session:
+            for name, model in (("tasks", Task), ("snapshots", Snapshot), ("outbox", OutboxEvent)):
+                result = await session.exec(select(func.count()).select_from(model))
+                counts[name] = result.one()
+        return counts
+
+
+@contextlib.asynccontextmanager
+async def running_genhook(settings: Settings) -> AsyncIterator[Harness]:
+    app = create_app(settings)
+    async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        yield Harness(base_url, app.state.services, client)

@@ -1,0 +1,70 @@
+"""Run the real ``genhook`` executable as a separate process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+GENHOOK = str(Path(sys.executable).with_name("genhook"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def genhook_env(data_dir: Path, database_url: str, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENHOOK_")}
+    env.update(
+        GENHOOK_DATA_DIR=str(data_dir),
+        GENHOOK_DATABASE_URL=database_url,
+        GENHOOK_PORT=str(port),
+        GENHOOK_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        **extra,
+    )
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GENHOOK, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@contextlib.contextmanager
+def genhook_server(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``genhook serve`` in its own process, ready when ``/healthz`` answers."""
+    with log.open("wb") as log_file:
+        process = subprocess.Popen([GENHOOK, "serve"], env=env, stdout=log_file, stderr=log_file)
+        try:
+            wait_healthy(f"http://127.0.0.1:{env['GENHOOK_PORT']}", process, log)
+            yield process
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"genhook exited early:\n{log.read_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"genhook did not become healthy:\n{log.read_text()}")
