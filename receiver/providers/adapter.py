@@ -1,8 +1,9 @@
 """What the three HTTP adapters share: construction, validation, per-task fan-out.
 
 Each gateway module subclasses :class:`HttpAdapter`, states its name, catalog and error
-reader, and implements ``create`` and ``fetch``; ``fetch_many`` falls back to bounded
-concurrent ``fetch`` calls unless the provider has a batch endpoint.
+reader, and implements ``submit`` (``create`` validates first, so no provider can send
+an invalid request) and ``fetch``; ``fetch_many`` falls back to bounded concurrent
+``fetch`` calls unless the provider has a batch endpoint.
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ class HttpAdapter(ABC):
     def validate(self, model: str, params: Mapping[str, Any]) -> dict[str, Any]:
         return self.catalog.validate(model, params)
 
-    @abstractmethod
     async def create(
         self,
         model: str,
@@ -69,7 +69,18 @@ class HttpAdapter(ABC):
         *,
         idempotency_key: str,
         callback_url: str | None,
-    ) -> CreateResult: ...
+    ) -> CreateResult:
+        """Validate (raising before any I/O), then let the provider submit."""
+        request = self.validate(model, {**params, "prompt": prompt})
+        return await self.submit(
+            request, idempotency_key=idempotency_key, callback_url=callback_url
+        )
+
+    @abstractmethod
+    async def submit(
+        self, request: dict[str, Any], *, idempotency_key: str, callback_url: str | None
+    ) -> CreateResult:
+        """Send a validated request body; ``CreateResult.request`` should be ``request``."""
 
     @abstractmethod
     async def fetch(self, provider_task_id: str) -> TaskSnapshot: ...

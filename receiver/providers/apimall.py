@@ -34,12 +34,16 @@ __all__ = ["NAME", "ApimallAdapter", "read_error", "snapshot_from_data"]
 CREATE_PATH = "/api/v1/images/generate"
 TASK_PATH = "/api/v1/images/{task_id}"
 
-# ``error.code`` → the HTTP status it stands for, for the (undocumented but seen in
-# similar gateways) case of ``"success": false`` inside a 200. Unknown codes count as 400.
+# ``error.code`` → the HTTP status it stands for, for a ``"success": false`` inside a 200
+# (not documented, but the envelope allows it). The docs name only
+# ``insufficient_credits``; the rest are the codes the bundled simulator and similar
+# gateways use. Unknown codes count as 400: the provider refused, and we cannot tell why.
 ERROR_CODE_STATUS: Mapping[str, int] = {
     "invalid_request": 400,
+    "invalid_model": 400,
     "bad_request": 400,
     "unauthorized": 401,
+    "api_key_required": 401,
     "invalid_api_key": 401,
     "insufficient_credits": 402,
     "forbidden": 403,
@@ -53,9 +57,23 @@ ERROR_CODE_STATUS: Mapping[str, int] = {
     "content_blocked": 451,
     "content_moderation": 451,
     "internal_error": 500,
+    "upstream_unavailable": 503,
     "provider_unavailable": 503,
     "service_unavailable": 503,
 }
+
+
+def read_error(status: int, document: Any) -> ErrorInfo | None:
+    """``{"success": false, "error": {"code", "message"}}``, on an error status or a 200."""
+    body = as_object(document)
+    error = as_object(body.get("error"))
+    code = optional_text(error.get("code"))
+    message = optional_text(error.get("message")) or optional_text(body.get("message"))
+    if not is_success(status):
+        return ErrorInfo(status, code, message)
+    if body.get("success") is False:
+        return ErrorInfo(ERROR_CODE_STATUS.get(code or "", 400), code, message)
+    return None
 
 
 class ApimallAdapter(HttpAdapter):
@@ -65,23 +83,14 @@ class ApimallAdapter(HttpAdapter):
     has_callbacks = False
     catalog = CATALOG
 
-    @staticmethod
-    def read_error(status: int, document: Any) -> ErrorInfo | None:
-        return read_error(status, document)
+    read_error = staticmethod(read_error)
 
-    async def create(
-        self,
-        model: str,
-        prompt: str,
-        params: Mapping[str, Any],
-        *,
-        idempotency_key: str,
-        callback_url: str | None,
+    async def submit(
+        self, request: dict[str, Any], *, idempotency_key: str, callback_url: str | None
     ) -> CreateResult:
         """Submit once per ``idempotency_key``; ``callback_url`` is unused (no callbacks)."""
         if not idempotency_key.strip():
             raise ValueError("API Mall creates need a non-empty idempotency_key")
-        request = self.validate(model, {**params, "prompt": prompt})
         document = await self.http.request(
             "POST",
             CREATE_PATH,
@@ -114,19 +123,6 @@ class ApimallAdapter(HttpAdapter):
             source=Source.POLL,
             observed_at=clock.utcnow(),
         )
-
-
-def read_error(status: int, document: Any) -> ErrorInfo | None:
-    """``{"success": false, "error": {"code", "message"}}``, on an error status or a 200."""
-    body = as_object(document)
-    error = as_object(body.get("error"))
-    code = optional_text(error.get("code"))
-    message = optional_text(error.get("message")) or optional_text(body.get("message"))
-    if not is_success(status):
-        return ErrorInfo(status, code, message)
-    if body.get("success") is False:
-        return ErrorInfo(ERROR_CODE_STATUS.get(code or "", 400), code, message)
-    return None
 
 
 def snapshot_from_data(

@@ -45,6 +45,24 @@ BATCH_PATH = "/v1/tasks/batch"
 DEFAULT_BATCH_SIZE = 50
 
 
+def read_error(status: int, document: Any) -> ErrorInfo | None:
+    """An error when the HTTP status or the body's ``code`` says so."""
+    body = as_object(document)
+    error = as_object(body.get("error"))
+    code = optional_text(error.get("code")) or optional_text(error.get("type"))
+    message = (
+        optional_text(error.get("message"))
+        or optional_text(body.get("message"))
+        or optional_text(body.get("msg"))
+    )
+    if not is_success(status):
+        return ErrorInfo(status, code or optional_text(body.get("code")), message)
+    body_status = status_from_code(body.get("code"))
+    if body_status is not None and not is_success(body_status):
+        return ErrorInfo(body_status, code or str(body_status), message)
+    return None
+
+
 class ApimartAdapter(HttpAdapter):
     """APIMart over HTTP; see the module docstring for the contract."""
 
@@ -68,21 +86,12 @@ class ApimartAdapter(HttpAdapter):
             raise ValueError("batch_size must be at least 1")
         self.batch_size = batch_size
 
-    @staticmethod
-    def read_error(status: int, document: Any) -> ErrorInfo | None:
-        return read_error(status, document)
+    read_error = staticmethod(read_error)
 
-    async def create(
-        self,
-        model: str,
-        prompt: str,
-        params: Mapping[str, Any],
-        *,
-        idempotency_key: str,
-        callback_url: str | None,
+    async def submit(
+        self, request: dict[str, Any], *, idempotency_key: str, callback_url: str | None
     ) -> CreateResult:
         """Submit; ``idempotency_key`` and ``callback_url`` are unused (no such features)."""
-        request = self.validate(model, {**params, "prompt": prompt})
         document = await self.http.request("POST", CREATE_PATH, json=request, idempotent=False)
         data = document.get("data")
         first = as_object(data[0] if isinstance(data, list) and data else data)
@@ -123,24 +132,6 @@ class ApimartAdapter(HttpAdapter):
                 if snapshot is not None and snapshot.provider_task_id in asked:
                     found[snapshot.provider_task_id] = snapshot
         return {task_id: found[task_id] for task_id in wanted if task_id in found}
-
-
-def read_error(status: int, document: Any) -> ErrorInfo | None:
-    """An error when the HTTP status or the body's ``code`` says so."""
-    body = as_object(document)
-    error = as_object(body.get("error"))
-    code = optional_text(error.get("code")) or optional_text(error.get("type"))
-    message = (
-        optional_text(error.get("message"))
-        or optional_text(body.get("message"))
-        or optional_text(body.get("msg"))
-    )
-    if not is_success(status):
-        return ErrorInfo(status, code or optional_text(body.get("code")), message)
-    body_status = status_from_code(body.get("code"))
-    if body_status is not None and not is_success(body_status):
-        return ErrorInfo(body_status, code or str(body_status), message)
-    return None
 
 
 def batch_tasks(document: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

@@ -37,6 +37,19 @@ __all__ = ["NAME", "ApimodelsAdapter", "ParsedCallback", "parse_callback", "read
 GENERATIONS_PATH = "/api/v1/images/generations"
 
 
+def read_error(status: int, document: Any) -> ErrorInfo | None:
+    """``{"code", "msg"}``: an error when the HTTP status or the body's ``code`` says so."""
+    body = as_object(document)
+    code = body.get("code")
+    message = optional_text(body.get("msg")) or optional_text(body.get("message"))
+    if not is_success(status):
+        return ErrorInfo(status, optional_text(code), message)
+    body_status = status_from_code(code)
+    if body_status is not None and not is_success(body_status):
+        return ErrorInfo(body_status, optional_text(code), message)
+    return None
+
+
 class ApimodelsAdapter(HttpAdapter):
     """apimodels.app over HTTP; see the module docstring for the contract."""
 
@@ -44,21 +57,12 @@ class ApimodelsAdapter(HttpAdapter):
     has_callbacks = True
     catalog = CATALOG
 
-    @staticmethod
-    def read_error(status: int, document: Any) -> ErrorInfo | None:
-        return read_error(status, document)
+    read_error = staticmethod(read_error)
 
-    async def create(
-        self,
-        model: str,
-        prompt: str,
-        params: Mapping[str, Any],
-        *,
-        idempotency_key: str,
-        callback_url: str | None,
+    async def submit(
+        self, request: dict[str, Any], *, idempotency_key: str, callback_url: str | None
     ) -> CreateResult:
         """Submit; ``idempotency_key`` is unused (apimodels has no such header)."""
-        request = self.validate(model, {**params, "prompt": prompt})
         body = {**request, "callback_url": callback_url} if callback_url else request
         document = await self.http.request("POST", GENERATIONS_PATH, json=body, idempotent=False)
         data = as_object(document.get("data"))
@@ -90,19 +94,6 @@ class ApimodelsAdapter(HttpAdapter):
 
     def parse_callback(self, body: bytes, *, observed_at: datetime) -> ParsedCallback:
         return parse_callback(body, observed_at=observed_at)
-
-
-def read_error(status: int, document: Any) -> ErrorInfo | None:
-    """``{"code", "msg"}``: an error when the HTTP status or the body's ``code`` says so."""
-    body = as_object(document)
-    code = body.get("code")
-    message = optional_text(body.get("msg")) or optional_text(body.get("message"))
-    if not is_success(status):
-        return ErrorInfo(status, optional_text(code), message)
-    body_status = status_from_code(code)
-    if body_status is not None and not is_success(body_status):
-        return ErrorInfo(body_status, optional_text(code), message)
-    return None
 
 
 def parse_callback(body: bytes, *, observed_at: datetime) -> ParsedCallback:
