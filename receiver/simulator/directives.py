@@ -13,8 +13,9 @@ are just prompt text), so end-to-end tests can steer the provider from the outsi
 ``[sim:drop]``              apimodels only: the callback is never sent
 ==========================  ==========================================================
 
-An unknown directive or a bad value is refused with the gateway's 400, because a typo
-that silently does nothing would make a test pass for the wrong reason.
+Names are case-insensitive. An unknown directive or a bad value is refused with the
+gateway's 400, because a typo that silently does nothing would make a test pass for
+the wrong reason.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from receiver.simulator.errors import ApiError, bad_request
 
-_DIRECTIVE = re.compile(r"\[sim:([A-Za-z_]+)(?:=([^\]]*))?\]")
+_DIRECTIVE = re.compile(r"\[sim:([a-z_]+)(?:=([^\]]*))?\]", re.IGNORECASE)
 _FLAGS = ("fail", "succeed", "never", "blocked", "drop")
 
 
