@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -15,6 +17,7 @@ from receiver.callback_urls import NoCallbacksError, create_callback_url
 from receiver.errors import UnknownProviderError
 from receiver.http import JSONResponse, error
 from receiver.services import Services
+from receiver.submit import SubmissionRefused, SubmitRequest, Submitter, TrackRefused
 from receiver.views import event_view, snapshot_view, task_view
 from storage.engine import READ_ONLY
 from storage.models import Task
@@ -63,6 +66,55 @@ async def post_callback_url(request: Request) -> Response:
         },
         status_code=201,
     )
+
+
+class SubmitBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    model: str = Field(min_length=1)
+    prompt: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    provider_task_id: str = Field(min_length=1)
+    model: str | None = None
+
+
+async def post_task(request: Request) -> Response:
+    body = await _parse_body(request, SubmitBody)
+    if isinstance(body, Response):
+        return body
+    submitter = Submitter(_services(request))
+    try:
+        task = await submitter.submit(
+            SubmitRequest(body.provider, body.model, body.prompt, body.params)
+        )
+    except UnknownProviderError as exc:
+        return error(404, "unknown_provider", str(exc))
+    except SubmissionRefused as exc:
+        return error(422, "invalid_request", str(exc), field=exc.field, task_id=exc.task_id)
+    return JSONResponse(task_view(task), status_code=201)
+
+
+async def post_track(request: Request) -> Response:
+    body = await _parse_body(request, TrackBody)
+    if isinstance(body, Response):
+        return body
+    submitter = Submitter(_services(request))
+    try:
+        task = await submitter.track(body.provider, body.provider_task_id, body.model)
+    except UnknownProviderError as exc:
+        return error(404, "unknown_provider", str(exc))
+    except TrackRefused as exc:
+        return error(422, "track_refused", str(exc))
+    except IntegrityError:
+        return error(409, "already_tracked", "genhook already has a task for this provider task id")
+    return JSONResponse(task_view(task), status_code=201)
 
 
 async def get_task(request: Request) -> Response:
@@ -120,6 +172,19 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+async def _parse_body(request: Request, model: type[ModelT]) -> ModelT | Response:
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        ]
+        return error(422, "invalid_request", "; ".join(problems))
+
+
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
     try:
@@ -133,5 +198,7 @@ routes = [
     Route("/readyz", readyz, methods=["GET"]),
     Route("/api/callback-urls", post_callback_url, methods=["POST"]),
     Route("/api/tasks", get_tasks, methods=["GET"]),
+    Route("/api/tasks", post_task, methods=["POST"]),
+    Route("/api/tasks/track", post_track, methods=["POST"]),
     Route("/api/tasks/{task_id}", get_task, methods=["GET"]),
 ]

@@ -23,8 +23,11 @@ from sqlalchemy.engine import make_url
 from receiver.app import create_app
 from receiver.callback_urls import create_callback_url
 from receiver.errors import ConfigurationError, GenhookError
+from receiver.lifecycle import Status
 from receiver.services import Services, open_services
 from receiver.settings import Settings
+from receiver.simulator.cli import simulate
+from receiver.submit import SubmitRequest, Submitter
 from receiver.views import task_view
 from storage.engine import create_engine
 from storage.migrate import upgrade
@@ -139,6 +142,88 @@ def callback_url(
 
 
 @app.command()
+def submit(
+    provider: Annotated[str, typer.Argument(help="apimodels, apimall or apimart")],
+    model: Annotated[str, typer.Option(help="provider model name")],
+    prompt: Annotated[str, typer.Option(help="what to generate")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="extra request field KEY=VALUE; VALUE is read as JSON if it parses"),
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="return only when the task has finished")] = False,
+    timeout: Annotated[float, typer.Option(help="with --wait: give up after seconds")] = 1800,
+) -> None:
+    """Submit a generation job through genhook; prints the task as JSON.
+
+    With --wait the exit code says how it ended: 0 completed, 1 failed or expired,
+    3 still running at --timeout.
+    """
+    try:
+        params = parse_params(param or [])
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    async def work(services: Services) -> dict[str, Any]:
+        task = await Submitter(services).submit(SubmitRequest(provider, model, prompt, params))
+        if wait:
+            task = await wait_until_terminal(services, task.id, timeout)
+        return task_view(task)
+
+    view = _run(work)
+    _print_json(view)
+    if wait:
+        raise typer.Exit(_exit_code(view["status"]))
+
+
+@app.command()
+def track(
+    provider: Annotated[str, typer.Argument(help="apimodels, apimall or apimart")],
+    provider_task_id: Annotated[str, typer.Argument(help="the provider's task id")],
+    model: Annotated[str | None, typer.Option(help="model, for your records")] = None,
+) -> None:
+    """Adopt a task created elsewhere so genhook follows it; prints it as JSON."""
+
+    async def work(services: Services) -> dict[str, Any]:
+        return task_view(await Submitter(services).track(provider, provider_task_id, model))
+
+    _print_json(_run(work))
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``["n=2", "size=1:1", "flag=true"]`` → ``{"n": 2, "size": "1:1", "flag": True}``."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param wants KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+async def wait_until_terminal(services: Services, task_id: str, limit_seconds: float) -> Task:
+    """Wait for the task to finish, reading our own database (never the provider)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_seconds
+    while True:
+        async with services.sessions() as session:
+            task = await session.get(Task, task_id)
+        assert task is not None
+        if Status(task.status).is_terminal or loop.time() >= deadline:
+            return task
+        await asyncio.sleep(0.5)
+
+
+def _exit_code(status: str) -> int:
+    if status == Status.COMPLETED:
+        return 0
+    return 1 if Status(status).is_terminal else 3
+
+
+@app.command()
 def status(task_id: Annotated[str, typer.Argument(help="genhook task id (tsk_...)")]) -> None:
     """Print one task as JSON."""
 
@@ -187,6 +272,9 @@ def tasks(
             str(len(view["result_urls"])),
         )
     Console().print(table)
+
+
+app.command(help="Run the provider simulator: all three gateways, no keys, no internet.")(simulate)
 
 
 def _redacted(url: str) -> str:

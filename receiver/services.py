@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from receiver.ingest import Ingestor
+from receiver.providers.base import ProviderAdapter
+from receiver.providers.registry import build_adapters
 from receiver.settings import Settings
 from receiver.tokens import CallbackTokens, load_service_secret
 from storage.engine import SessionFactory, create_engine, create_session_factory, is_sqlite
@@ -22,6 +25,9 @@ from storage.errors import MigrationRequiredError
 from storage.migrate import pending_revisions, upgrade
 
 log = logging.getLogger("genhook.services")
+
+# Provider calls: connect fast or fail, but give a slow create time to answer.
+PROVIDER_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class Services:
     sessions: SessionFactory
     tokens: CallbackTokens
     ingestor: Ingestor
+    http: httpx.AsyncClient
+    adapters: Mapping[str, ProviderAdapter]
 
     def callback_url(self, provider: str, task_id: str) -> str:
         token = self.tokens.mint(provider, task_id)
@@ -54,12 +62,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 f"database schema lacks revisions {', '.join(missing)}: run `genhook db upgrade`"
             )
         sessions = create_session_factory(engine)
-        yield Services(
-            settings=settings,
-            engine=engine,
-            sessions=sessions,
-            tokens=CallbackTokens(load_service_secret(settings)),
-            ingestor=Ingestor(sessions),
-        )
+        async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as http:
+            yield Services(
+                settings=settings,
+                engine=engine,
+                sessions=sessions,
+                tokens=CallbackTokens(load_service_secret(settings)),
+                ingestor=Ingestor(sessions),
+                http=http,
+                adapters=build_adapters(settings, http),
+            )
     finally:
         await engine.dispose()

@@ -14,7 +14,7 @@ from receiver.app import create_app
 from receiver.services import Services
 from receiver.settings import Settings
 from storage.models import OutboxEvent, Snapshot, Task
-from tests.support.servers import serve
+from tests.support.servers import bind_loopback, serve, url_of
 
 
 @dataclass
@@ -34,7 +34,13 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def running_genhook(settings: Settings) -> AsyncIterator[Harness]:
+async def running_genhook(
+    settings: Settings, *, own_public_url: bool = False
+) -> AsyncIterator[Harness]:
+    """Serve genhook; with ``own_public_url`` callback URLs point at this very server."""
+    sock = bind_loopback()
+    if own_public_url:
+        settings = settings.model_copy(update={"public_url": url_of(sock)})
     app = create_app(settings)
-    async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+    async with serve(app, sock=sock) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         yield Harness(base_url, app.state.services, client)

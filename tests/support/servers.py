@@ -15,13 +15,23 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-@contextlib.asynccontextmanager
-async def serve(app: ASGIApp, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Run ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``)."""
+def bind_loopback(host: str = "127.0.0.1") -> socket.socket:
+    """A socket bound to a free port, for when the URL must be known before the app."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
-    port = sock.getsockname()[1]
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+@contextlib.asynccontextmanager
+async def serve(app: ASGIApp, *, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """Run ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``)."""
+    sock = sock or bind_loopback()
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -31,7 +41,7 @@ async def serve(app: ASGIApp, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
                 task.result()  # re-raise the startup failure
                 raise RuntimeError("uvicorn stopped before it started")
             await asyncio.sleep(0.01)
-        yield f"http://{host}:{port}"
+        yield url_of(sock)
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):

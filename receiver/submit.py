@@ -1,0 +1,279 @@
+"""Submitting jobs to providers, adopting tasks, and reconciling unconfirmed creates.
+
+The order of writes is what makes a crash harmless:
+
+1. the task row is committed as ``submitting`` (with the exact request and a lease
+   naming this submitter) *before* the provider is called;
+2. the provider's answer goes through the ingest path like any callback or poll
+   (snapshot row, task change, event in one transaction).
+
+A crash between 1 and 2 leaves a ``submitting`` task whose lease runs out.
+:func:`reconcile_unconfirmed` then resubmits it where the provider's create is
+idempotent (API Mall, same ``Idempotency-Key``, so nothing is billed twice) and
+flags it for an operator elsewhere: resubmitting a non-idempotent create could
+generate and bill the job twice. An apimodels task can still be rescued by its
+callback, whose token names our task id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from receiver import clock
+from receiver.errors import GenhookError
+from receiver.ingest import Inbound, build_event, ingest_in_session
+from receiver.lifecycle import EventType, Source, Status, TaskSnapshot
+from receiver.providers.base import ProviderAdapter
+from receiver.providers.errors import (
+    ProviderCallError,
+    ProviderNotFound,
+    ProviderRejected,
+    ProviderValidationError,
+)
+from receiver.providers.registry import get_adapter
+from receiver.services import Services
+from storage.models import Task, new_event_id
+
+log = logging.getLogger("genhook.submit")
+
+SUBMIT_LEASE = timedelta(seconds=120)
+UNCONFIRMED = "create not confirmed"
+UNCONFIRMED_CODE = "create_unconfirmed"
+# Providers whose create takes an idempotency key: resubmitting cannot bill twice.
+IDEMPOTENT_CREATES = frozenset({"apimall"})
+
+
+class SubmissionRefused(GenhookError):
+    """Our own validation refused the request; the task is recorded as failed."""
+
+    def __init__(self, task_id: str, error: ProviderValidationError) -> None:
+        super().__init__(str(error))
+        self.task_id = task_id
+        self.field = error.field
+
+
+class TrackRefused(GenhookError):
+    """The provider does not know the task we were asked to adopt."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    provider: str
+    model: str
+    prompt: str
+    params: Mapping[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"model": self.model, "prompt": self.prompt, "params": dict(self.params)}
+
+
+class Submitter:
+    def __init__(self, services: Services, *, holder: str = "submit") -> None:
+        self._services = services
+        self._holder = holder
+
+    async def submit(self, request: SubmitRequest) -> Task:
+        """Create the task at the provider; returns the stored task.
+
+        Raises :class:`SubmissionRefused` (after recording a failed task) when our
+        validation refuses the request. Provider refusals are not raised: the task
+        is returned ``failed`` with the provider's code and message.
+        """
+        adapter = get_adapter(self._services.adapters, request.provider)
+        task = await self._insert(request)
+        try:
+            adapter.validate(request.model, {"prompt": request.prompt, **request.params})
+        except ProviderValidationError as exc:
+            await self._fail(task.id, request.provider, "invalid_request", str(exc))
+            raise SubmissionRefused(task.id, exc) from None
+        return await self._create(adapter, task.id, request)
+
+    async def track(self, provider: str, provider_task_id: str, model: str | None) -> Task:
+        """Adopt a task created elsewhere; refused when the provider does not know it."""
+        adapter = get_adapter(self._services.adapters, provider)
+        snapshot: TaskSnapshot | None
+        try:
+            snapshot = await adapter.fetch(provider_task_id)
+        except ProviderNotFound:
+            raise TrackRefused(
+                f"{provider} does not know task {provider_task_id!r}; nothing was adopted"
+            ) from None
+        except ProviderCallError as exc:
+            if not exc.retryable:
+                raise TrackRefused(f"{provider} refused the lookup: {exc}") from None
+            log.warning("adopting %s/%s unchecked: %s", provider, provider_task_id, exc)
+            snapshot = None
+        now = clock.utcnow()
+        task = Task(
+            provider=provider,
+            provider_task_id=provider_task_id,
+            origin="track",
+            model=model,
+            status=Status.PENDING.value,
+            created_at=now,
+            updated_at=now,
+            submitted_at=now,
+            deadline_at=self._deadline(now),
+        )
+        async with self._services.sessions() as session, session.begin():
+            session.add(task)
+        if snapshot is not None:
+            await self._services.ingestor.record(Inbound(task.id, provider, Source.POLL, snapshot))
+        return await self._reload(task.id)
+
+    async def reconcile_unconfirmed(self) -> list[tuple[str, str]]:
+        """Settle ``submitting`` tasks whose submitter is gone (lease free or expired).
+
+        Returns ``(task id, what was done)`` pairs: ``resubmitted``, ``failed``,
+        ``still unconfirmed`` or ``flagged for operator``.
+        """
+        now = clock.utcnow()
+        async with self._services.sessions() as session:
+            query = select(Task).where(
+                Task.status == Status.SUBMITTING.value,
+                col(Task.lease_expires_at).is_(None) | (col(Task.lease_expires_at) <= now),
+            )
+            stranded = (await session.exec(query)).all()
+
+        done: list[tuple[str, str]] = []
+        for task in stranded:
+            adapter = get_adapter(self._services.adapters, task.provider)
+            if adapter.name in IDEMPOTENT_CREATES and task.request is not None:
+                request = SubmitRequest(
+                    task.provider,
+                    task.request["model"],
+                    task.request["prompt"],
+                    task.request.get("params", {}),
+                )
+                refreshed = await self._create(adapter, task.id, request)
+                done.append((task.id, _reconcile_verdict(refreshed)))
+            elif await _flag_for_operator(self._services, task.id, now):
+                done.append((task.id, "flagged for operator"))
+        return done
+
+    async def _insert(self, request: SubmitRequest) -> Task:
+        now = clock.utcnow()
+        task = Task(
+            provider=request.provider,
+            origin="submit",
+            model=request.model,
+            request=request.as_json(),
+            status=Status.SUBMITTING.value,
+            created_at=now,
+            updated_at=now,
+            deadline_at=self._deadline(now),
+            lease_holder=self._holder,
+            lease_expires_at=now + SUBMIT_LEASE,
+        )
+        async with self._services.sessions() as session, session.begin():
+            session.add(task)
+        return task
+
+    async def _create(self, adapter: ProviderAdapter, task_id: str, request: SubmitRequest) -> Task:
+        callback_url = (
+            self._services.callback_url(adapter.name, task_id) if adapter.has_callbacks else None
+        )
+        try:
+            created = await adapter.create(
+                request.model,
+                request.prompt,
+                request.params,
+                idempotency_key=task_id,
+                callback_url=callback_url,
+            )
+        except ProviderRejected as exc:
+            await self._fail(task_id, adapter.name, exc.code or str(exc.status_code), exc.message)
+        except ProviderCallError as exc:
+            await self._unconfirmed(task_id, adapter.name, exc)
+        else:
+            await self._confirm(task_id, adapter.name, created.provider_task_id, created.snapshot)
+        return await self._reload(task_id)
+
+    async def _confirm(
+        self, task_id: str, provider: str, provider_task_id: str, snapshot: TaskSnapshot
+    ) -> None:
+        now = clock.utcnow()
+        async with self._services.sessions() as session, session.begin():
+            task = await session.get(Task, task_id, with_for_update=True)
+            assert task is not None
+            task.submitted_at = task.submitted_at or now
+            task.lease_holder = None
+            task.lease_expires_at = None
+            if task.error_code == UNCONFIRMED_CODE:
+                task.error_code = task.error_message = None
+            session.add(task)
+            inbound = Inbound(
+                task_id,
+                provider,
+                Source.SUBMIT,
+                _with_provider_id(snapshot, provider_task_id),
+            )
+            await ingest_in_session(session, inbound)
+
+    async def _fail(self, task_id: str, provider: str, code: str, message: str) -> None:
+        snapshot = TaskSnapshot(
+            state="failed",
+            source=Source.SUBMIT,
+            error_code=code,
+            error_message=message,
+            observed_at=clock.utcnow(),
+        )
+        await self._services.ingestor.record(Inbound(task_id, provider, Source.SUBMIT, snapshot))
+
+    async def _unconfirmed(self, task_id: str, provider: str, exc: ProviderCallError) -> None:
+        """The provider may or may not have the task: keep it ``submitting``.
+
+        Its lease is released at once so the reconciler takes it on its next pass.
+        """
+        log.warning("task %s: %s: %s", task_id, UNCONFIRMED, exc)
+        async with self._services.sessions() as session, session.begin():
+            task = await session.get(Task, task_id, with_for_update=True)
+            assert task is not None
+            task.lease_holder = None
+            task.lease_expires_at = None
+            task.error_code = UNCONFIRMED_CODE
+            task.error_message = f"{UNCONFIRMED}: {exc}"
+            task.updated_at = clock.utcnow()
+            session.add(task)
+
+    async def _reload(self, task_id: str) -> Task:
+        async with self._services.sessions() as session:
+            task = await session.get(Task, task_id)
+        assert task is not None
+        return task
+
+    def _deadline(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self._services.settings.task_deadline_seconds)
+
+
+def _reconcile_verdict(task: Task) -> str:
+    if task.status == Status.SUBMITTING.value:
+        return "still unconfirmed"
+    return "failed" if task.status == Status.FAILED.value else "resubmitted"
+
+
+async def _flag_for_operator(services: Services, task_id: str, now: datetime) -> bool:
+    """Record once, with a ``task.anomaly`` event, that this create needs a human."""
+    note = f"{UNCONFIRMED}; not resubmitted because the provider's create is not idempotent"
+    async with services.sessions() as session, session.begin():
+        task = await session.get(Task, task_id, with_for_update=True)
+        if task is None or task.status != Status.SUBMITTING.value or note in task.anomalies:
+            return False
+        task.anomalies = [*task.anomalies, note]
+        task.updated_at = now
+        session.add(task)
+        session.add(build_event(task, EventType.ANOMALY, new_event_id(), now))
+    log.warning("task %s needs an operator: %s", task_id, note)
+    return True
+
+
+def _with_provider_id(snapshot: TaskSnapshot, provider_task_id: str) -> TaskSnapshot:
+    if snapshot.provider_task_id == provider_task_id:
+        return snapshot
+    return replace(snapshot, provider_task_id=provider_task_id)

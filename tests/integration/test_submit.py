@@ -1,0 +1,246 @@
+"""Submitting and tracking through genhook, against the simulator over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+from sqlmodel import select
+
+from receiver import clock
+from receiver.lifecycle import Status
+from receiver.providers.base import CreateResult, ProviderAdapter
+from receiver.services import Services
+from receiver.settings import Settings
+from receiver.simulator.config import SimulatorConfig
+from receiver.submit import SubmitRequest, Submitter
+from storage.models import OutboxEvent, Task
+from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
+
+
+@pytest.fixture
+async def world(settings: Settings) -> AsyncIterator[Simulated]:
+    async with simulated_genhook(settings) as simulated:
+        yield simulated
+
+
+async def submit(world: Simulated, provider: str, prompt: str = "a red fox", **params: object):
+    return await world.genhook.client.post(
+        "/api/tasks",
+        json={"provider": provider, "model": MODELS[provider], "prompt": prompt, "params": params},
+    )
+
+
+async def event_types(world: Simulated, task_id: str) -> list[str]:
+    async with world.genhook.services.sessions() as session:
+        rows = await session.exec(select(OutboxEvent).where(OutboxEvent.task_id == task_id))
+        return [e.type for e in sorted(rows.all(), key=lambda e: e.seq or 0)]
+
+
+async def test_apimodels_task_completes_by_callback_without_polling(world: Simulated) -> None:
+    response = await submit(world, "apimodels")
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task["status"] == "pending"
+    assert task["provider_task_id"]
+    assert task["request"]["prompt"] == "a red fox"
+
+    done = await world.wait_terminal(task["id"])
+    assert done.status == "completed"
+    assert done.last_source == "callback"
+    assert done.result_urls and all(u.startswith(world.sim_url) for u in done.result_urls)
+    assert world.sim.stats.polls(task["provider_task_id"]) == 0
+    assert await event_types(world, task["id"]) == ["task.submitted", "task.completed"]
+
+
+@pytest.mark.parametrize("provider", ["apimall", "apimart"])
+async def test_callbackless_providers_are_submitted(world: Simulated, provider: str) -> None:
+    response = await submit(world, provider)
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task["status"] == "pending"
+    assert task["provider_task_id"]
+    assert task["submitted_at"]
+    sim_task = world.sim.tasks.find(task["provider_task_id"])
+    assert sim_task is not None and sim_task.callback_url is None
+
+
+async def test_apimall_create_carries_our_task_id_as_idempotency_key(world: Simulated) -> None:
+    task = (await submit(world, "apimall")).json()
+    assert task["credits"]["used"] == 8
+    assert task["credits"]["remaining"] == 992
+    answer = world.sim.idempotency.get(SIM_KEY, task["id"])
+    assert answer is not None
+    assert answer.payload["data"]["task_id"] == task["provider_task_id"]
+
+
+async def test_validation_refusal_records_a_failed_task_and_calls_nobody(world: Simulated) -> None:
+    before = dict(world.sim.stats.endpoints)
+    response = await world.genhook.client.post(
+        "/api/tasks",
+        json={"provider": "apimart", "model": "gpt-image-2", "prompt": "x", "params": {"n": 3}},
+    )
+    assert response.status_code == 422
+    problem = response.json()["error"]
+    assert problem["field"] == "n"
+    assert "n" in problem["message"]
+    assert dict(world.sim.stats.endpoints) == before  # no request reached the provider
+
+    async with world.genhook.services.sessions() as session:
+        task = await session.get(Task, problem["task_id"])
+    assert task is not None and task.status == "failed"
+    assert task.error_code == "invalid_request"
+    assert await event_types(world, task.id) == ["task.failed"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "code"),
+    [("a fox [sim:blocked]", "content_blocked")],
+)
+async def test_provider_refusal_leaves_a_failed_task_with_its_code(
+    world: Simulated, prompt: str, code: str
+) -> None:
+    response = await submit(world, "apimall", prompt=prompt)
+    assert response.status_code == 201
+    task = response.json()
+    assert task["status"] == "failed"
+    assert task["error"]["code"] == code
+    assert await event_types(world, task["id"]) == ["task.failed"]
+
+
+async def test_insufficient_credits_is_a_failed_task(settings: Settings) -> None:
+    config = SimulatorConfig(api_key=SIM_KEY, time_factor=0.02, apimall_credits=0)
+    async with simulated_genhook(settings, config) as world:
+        task = (await submit(world, "apimall")).json()
+    assert task["status"] == "failed"
+    assert task["error"]["code"] == "insufficient_credits"
+
+
+async def test_unknown_provider_and_bad_bodies(world: Simulated) -> None:
+    client = world.genhook.client
+    nosuch = await client.post("/api/tasks", json={"provider": "x", "model": "m", "prompt": "p"})
+    assert nosuch.status_code == 404
+    missing = await client.post("/api/tasks", json={"provider": "apimall"})
+    assert missing.status_code == 422
+    assert "model" in missing.json()["error"]["message"]
+    assert (await world.genhook.counts())["tasks"] == 0
+
+
+class CrashAfterCreate:
+    """Wraps a real adapter: the provider gets the create, then the process 'dies'."""
+
+    def __init__(self, inner: ProviderAdapter) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def create(self, *args: object, **kwargs: object) -> CreateResult:
+        await self.inner.create(*args, **kwargs)  # type: ignore[arg-type]
+        raise KeyboardInterrupt("simulated crash between the provider's create and our update")
+
+
+async def crash_submit(world: Simulated, provider: str, prompt: str = "crash") -> str:
+    services = world.genhook.services
+    real = services.adapters[provider]
+    adapters = {**services.adapters, provider: CrashAfterCreate(real)}
+    crashed = Submitter(_with_adapters(services, adapters))
+    with pytest.raises(KeyboardInterrupt):
+        await crashed.submit(SubmitRequest(provider, MODELS[provider], prompt, {}))
+    async with services.sessions() as session:
+        task = (await session.exec(select(Task).where(Task.provider == provider))).one()
+    assert task.status == "submitting"  # the row was there before the provider call
+    return task.id
+
+
+def _with_adapters(services: Services, adapters: dict[str, object]) -> Services:
+    return replace(services, adapters=adapters)  # type: ignore[arg-type]
+
+
+def remaining_credits(world: Simulated) -> int:
+    return world.sim.ledger.remaining(world.sim.config.apimall_credits, clock.utcnow())
+
+
+async def expire_leases(world: Simulated) -> None:
+    async with world.genhook.services.sessions() as session, session.begin():
+        for task in (await session.exec(select(Task))).all():
+            task.lease_expires_at = None
+            session.add(task)
+
+
+async def test_crash_apimall_is_resubmitted_with_the_same_idempotency_key(
+    world: Simulated,
+) -> None:
+    task_id = await crash_submit(world, "apimall")
+    assert len(world.sim.tasks) == 1
+    balance = remaining_credits(world)
+
+    await expire_leases(world)
+    verdicts = await Submitter(world.genhook.services).reconcile_unconfirmed()
+    assert verdicts == [(task_id, "resubmitted")]
+
+    assert len(world.sim.tasks) == 1  # the same provider task, not a second job
+    assert remaining_credits(world) == balance  # billed once
+    async with world.genhook.services.sessions() as session:
+        task = await session.get(Task, task_id)
+    assert task is not None and task.status == "pending"
+    assert task.provider_task_id == next(iter(world.sim.tasks)).id
+    assert await event_types(world, task_id) == ["task.submitted"]
+
+
+async def test_crash_apimart_is_flagged_for_an_operator_not_resubmitted(world: Simulated) -> None:
+    task_id = await crash_submit(world, "apimart")
+    await expire_leases(world)
+    submitter = Submitter(world.genhook.services)
+    assert await submitter.reconcile_unconfirmed() == [(task_id, "flagged for operator")]
+    assert await submitter.reconcile_unconfirmed() == []  # flagged once
+    assert len(world.sim.tasks) == 1
+    async with world.genhook.services.sessions() as session:
+        task = await session.get(Task, task_id)
+    assert task is not None and task.status == "submitting"
+    assert any("not resubmitted" in a for a in task.anomalies)
+    assert await event_types(world, task_id) == ["task.anomaly"]
+
+
+async def test_crash_apimodels_is_rescued_by_its_callback(world: Simulated) -> None:
+    task_id = await crash_submit(world, "apimodels")
+    done = await world.wait_terminal(task_id)
+    assert done.status == Status.COMPLETED
+    assert done.provider_task_id == next(iter(world.sim.tasks)).id  # learned from the callback
+    assert await event_types(world, task_id) == ["task.completed"]
+
+
+async def test_reconcile_leaves_live_submissions_alone(world: Simulated) -> None:
+    await crash_submit(world, "apimart")  # lease still held: its submitter may be alive
+    assert await Submitter(world.genhook.services).reconcile_unconfirmed() == []
+
+
+async def test_track_adopts_a_task_created_elsewhere(world: Simulated) -> None:
+    created = await world.genhook.services.http.post(
+        f"{world.sim_url}/v1/images/generations",
+        json={"model": "gpt-image-2", "prompt": "made elsewhere"},
+        headers={"Authorization": f"Bearer {SIM_KEY}"},
+    )
+    provider_task_id = created.json()["data"][0]["task_id"]
+    response = await world.genhook.client.post(
+        "/api/tasks/track", json={"provider": "apimart", "provider_task_id": provider_task_id}
+    )
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task["origin"] == "track"
+    assert task["provider_task_id"] == provider_task_id
+    assert task["status"] in ("pending", "processing")
+    again = await world.genhook.client.post(
+        "/api/tasks/track", json={"provider": "apimart", "provider_task_id": provider_task_id}
+    )
+    assert again.status_code == 409
+
+
+async def test_track_refuses_an_unknown_provider_task(world: Simulated) -> None:
+    response = await world.genhook.client.post(
+        "/api/tasks/track", json={"provider": "apimall", "provider_task_id": "img_nope"}
+    )
+    assert response.status_code == 422
+    assert "does not know" in response.json()["error"]["message"]
+    assert (await world.genhook.counts())["tasks"] == 0
