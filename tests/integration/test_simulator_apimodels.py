@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import struct
 import time
+import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -97,11 +98,33 @@ class Receiver:
             await asyncio.sleep(self.delays.pop(0))
         return Response(status_code=self.statuses.pop(0) if self.statuses else 200)
 
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/hook", self.handle, methods=["POST"])])
-
     def bodies(self) -> list[dict[str, Any]]:
         return [orjson.loads(body) for _, _, body in self.calls]
+
+
+class Hooks:
+    """One callback server for the module; each test registers its own Receiver."""
+
+    def __init__(self) -> None:
+        self.base = ""
+        self.receivers: dict[str, Receiver] = {}
+
+    async def handle(self, request: Request) -> Response:
+        return await self.receivers[request.path_params["name"]].handle(request)
+
+    def url(self, receiver: Receiver) -> str:
+        name = uuid.uuid4().hex
+        self.receivers[name] = receiver
+        return f"{self.base}/hook/{name}"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hooks() -> AsyncIterator[Hooks]:
+    registry = Hooks()
+    app = Starlette(routes=[Route("/hook/{name}", registry.handle, methods=["POST"])])
+    async with serve(app) as base:
+        registry.base = base
+        yield registry
 
 
 async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None:
@@ -300,10 +323,11 @@ async def test_status_errors(client: httpx.AsyncClient) -> None:
 # -- callbacks ------------------------------------------------------------------------
 
 
-async def test_completed_callback_is_the_documented_body() -> None:
+async def test_completed_callback_is_the_documented_body(hooks: Hooks) -> None:
     receiver = Receiver()
-    async with serve(receiver.app()) as hook_base, simulator() as (client, sim):
-        request_body = {**TEXT_TO_IMAGE, "n": 2, "callback_url": f"{hook_base}/hook"}
+    hook = hooks.url(receiver)
+    async with simulator() as (client, sim):
+        request_body = {**TEXT_TO_IMAGE, "n": 2, "callback_url": hook}
         task_id = (await client.post(CREATE, json=request_body)).json()["data"]["taskId"]
         await wait_until(lambda: len(receiver.calls) == 1)
         _, content_type, raw = receiver.calls[0]
@@ -333,13 +357,14 @@ async def test_completed_callback_is_the_documented_body() -> None:
         assert (attempt.outcome, attempt.status_code, attempt.attempt) == ("delivered", 200, 1)
 
 
-async def test_failed_callback_has_null_result_and_the_reason() -> None:
+async def test_failed_callback_has_null_result_and_the_reason(hooks: Hooks) -> None:
     receiver = Receiver()
-    async with serve(receiver.app()) as hook_base, simulator() as (client, _):
+    hook = hooks.url(receiver)
+    async with simulator() as (client, _):
         request_body = {
             "model": "gpt-image-2-lite",
             "prompt": "x [sim:fail=Content policy violation]",
-            "callback_url": f"{hook_base}/hook",
+            "callback_url": hook,
         }
         await client.post(CREATE, json=request_body)
         await wait_until(lambda: len(receiver.calls) == 1)
@@ -352,13 +377,14 @@ async def test_failed_callback_has_null_result_and_the_reason() -> None:
         assert orjson.loads(data["param"])["prompt"] == request_body["prompt"]
 
 
-async def test_callback_retries_with_backoff_until_2xx() -> None:
+async def test_callback_retries_with_backoff_until_2xx(hooks: Hooks) -> None:
     receiver = Receiver(statuses=[500, 503])
-    async with serve(receiver.app()) as hook_base, simulator(time_factor=0.05) as (client, sim):
+    hook = hooks.url(receiver)
+    async with simulator(time_factor=0.05) as (client, sim):
         body = {
             **TEXT_TO_IMAGE,
             "prompt": "x [sim:duration=0]",
-            "callback_url": f"{hook_base}/hook",
+            "callback_url": hook,
         }
         await client.post(CREATE, json=body)
         await wait_until(lambda: len(receiver.calls) == 3)
@@ -376,14 +402,15 @@ async def test_callback_retries_with_backoff_until_2xx() -> None:
     ]
 
 
-async def test_callback_moves_to_background_retries_then_delivers() -> None:
+async def test_callback_moves_to_background_retries_then_delivers(hooks: Hooks) -> None:
     receiver = Receiver(statuses=[500] * 5)
     config = {"time_factor": 0.02, "callback_background_interval": 5.0}
-    async with serve(receiver.app()) as hook_base, simulator(**config) as (client, sim):
+    hook = hooks.url(receiver)
+    async with simulator(**config) as (client, sim):
         body = {
             **TEXT_TO_IMAGE,
             "prompt": "x [sim:duration=0]",
-            "callback_url": f"{hook_base}/hook",
+            "callback_url": hook,
         }
         await client.post(CREATE, json=body)
         await wait_until(lambda: any(a.outcome == "delivered" for a in sim.callbacks.attempts))
@@ -396,18 +423,19 @@ async def test_callback_moves_to_background_retries_then_delivers() -> None:
     assert gap >= 0.095  # background interval 5 s x 0.02
 
 
-async def test_callback_gives_up_after_the_retry_horizon() -> None:
+async def test_callback_gives_up_after_the_retry_horizon(hooks: Hooks) -> None:
     receiver = Receiver(statuses=[500] * 100)
     config = {
         "time_factor": 0.02,
         "callback_background_interval": 4.0,
         "callback_retry_horizon": 20.0,
     }
-    async with serve(receiver.app()) as hook_base, simulator(**config) as (client, sim):
+    hook = hooks.url(receiver)
+    async with simulator(**config) as (client, sim):
         body = {
             **TEXT_TO_IMAGE,
             "prompt": "x [sim:duration=0]",
-            "callback_url": f"{hook_base}/hook",
+            "callback_url": hook,
         }
         await client.post(CREATE, json=body)
         await wait_until(lambda: any(a.outcome == "abandoned" for a in sim.callbacks.attempts))
@@ -421,14 +449,15 @@ async def test_callback_gives_up_after_the_retry_horizon() -> None:
     assert len(receiver.calls) == len(outcomes) - 1
 
 
-async def test_callback_attempt_times_out_and_is_retried() -> None:
+async def test_callback_attempt_times_out_and_is_retried(hooks: Hooks) -> None:
     receiver = Receiver(delays=[0.5])
     config = {"time_factor": 0.02, "callback_timeout": 5.0}  # 100 ms per attempt
-    async with serve(receiver.app()) as hook_base, simulator(**config) as (client, sim):
+    hook = hooks.url(receiver)
+    async with simulator(**config) as (client, sim):
         body = {
             **TEXT_TO_IMAGE,
             "prompt": "x [sim:duration=0]",
-            "callback_url": f"{hook_base}/hook",
+            "callback_url": hook,
         }
         await client.post(CREATE, json=body)
         await wait_until(lambda: any(a.outcome == "delivered" for a in sim.callbacks.attempts))
@@ -446,21 +475,17 @@ def sender_tasks() -> set[asyncio.Task[Any]]:
     }
 
 
-async def test_shutdown_cancels_pending_deliveries() -> None:
+async def test_shutdown_cancels_pending_deliveries(hooks: Hooks) -> None:
     receiver = Receiver(statuses=[500] * 100)
+    hook = hooks.url(receiver)
     before = sender_tasks()  # the module's shared simulator runs its own sender
-    async with serve(receiver.app()) as hook_base:
-        async with simulator(time_factor=1.0) as (client, sim):
-            body = {
-                **TEXT_TO_IMAGE,
-                "prompt": "x [sim:duration=0]",
-                "callback_url": f"{hook_base}/hook",
-            }
-            await client.post(CREATE, json=body)
-            await client.post(CREATE, json={**body, "prompt": "y [sim:duration=60]"})
-            await wait_until(lambda: len(receiver.calls) == 1)
-            # One delivery waiting out its 1 s backoff, one callback not yet due.
-            assert sim.callbacks.in_flight == 1 and sim.callbacks.pending == 1
-            assert len(sender_tasks() - before) == 2
-        assert sim.callbacks.in_flight == 0
-        assert sender_tasks() == before
+    async with simulator(time_factor=1.0) as (client, sim):
+        body = {**TEXT_TO_IMAGE, "prompt": "x [sim:duration=0]", "callback_url": hook}
+        await client.post(CREATE, json=body)
+        await client.post(CREATE, json={**body, "prompt": "y [sim:duration=60]"})
+        await wait_until(lambda: len(receiver.calls) == 1)
+        # One delivery waiting out its 1 s backoff, one callback not yet due.
+        assert sim.callbacks.in_flight == 1 and sim.callbacks.pending == 1
+        assert len(sender_tasks() - before) == 2
+    assert sim.callbacks.in_flight == 0
+    assert sender_tasks() == before
