@@ -28,6 +28,7 @@ import itertools
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -42,6 +43,8 @@ from receiver.simulator.faults import roll
 log = logging.getLogger(__name__)
 
 USER_AGENT = "genhook-simulator/1 (apimodels callback)"
+# The log keeps the most recent attempts only, so a long benchmark cannot exhaust memory.
+ATTEMPT_LOG_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,7 @@ class CallbackSender:
     def __init__(self, config: Callable[[], SimulatorConfig], rng: random.Random) -> None:
         self._config = config
         self._rng = rng
-        self.attempts: list[CallbackAttempt] = []
+        self.attempts: deque[CallbackAttempt] = deque(maxlen=ATTEMPT_LOG_LIMIT)
         self._heap: list[tuple[datetime, int, _Job]] = []
         self._sequence = itertools.count()
         self._batch: list[_Job] = []
