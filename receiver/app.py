@@ -22,8 +22,9 @@ from receiver import api
 from receiver.auth import AdminAuthMiddleware
 from receiver.callbacks import receive_callback
 from receiver.http import error
-from receiver.services import open_services
+from receiver.services import Services, open_services
 from receiver.settings import Settings
+from receiver.submit import Submitter
 
 log = logging.getLogger("genhook.app")
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services:
             app.state.services = services
+            await _reconcile_on_start(services)
             yield
 
     token = settings.api_token.get_secret_value() if settings.api_token else None
@@ -45,6 +47,17 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
         lifespan=lifespan,
     )
+
+
+async def _reconcile_on_start(services: Services) -> None:
+    """Settle creates a crashed predecessor left unconfirmed (see ``receiver.submit``)."""
+    try:
+        settled = await Submitter(services).reconcile_unconfirmed()
+    except Exception:  # a provider outage must not keep the receiver from starting
+        log.exception("reconciling unconfirmed submissions failed; will retry later")
+        return
+    for task_id, verdict in settled:
+        log.info("unconfirmed submission %s: %s", task_id, verdict)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

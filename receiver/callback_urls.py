@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from receiver import clock
-from receiver.errors import GenhookError, UnknownProviderError
+from receiver.errors import GenhookError
 from receiver.lifecycle import Status
+from receiver.providers.registry import get_adapter
 from receiver.services import Services
 from storage.models import Task
-
-CALLBACK_PROVIDERS = frozenset({"apimodels"})
-KNOWN_PROVIDERS = frozenset({"apimodels", "apimall", "apimart"})
 
 
 class NoCallbacksError(GenhookError):
@@ -39,9 +37,7 @@ class CallbackUrl:
 
 
 async def create_callback_url(services: Services, provider: str) -> CallbackUrl:
-    if provider not in KNOWN_PROVIDERS:
-        raise UnknownProviderError(provider)
-    if provider not in CALLBACK_PROVIDERS:
+    if not get_adapter(services.adapters, provider).has_callbacks:
         raise NoCallbacksError(provider)
     now = clock.utcnow()
     task = Task(

@@ -16,18 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver import clock
-from receiver.callback_urls import CALLBACK_PROVIDERS, KNOWN_PROVIDERS
 from receiver.http import BodyTooLargeError, JSONResponse, error, read_body
 from receiver.ingest import Inbound
 from receiver.lifecycle import Source
-from receiver.providers import apimodels
+from receiver.providers.base import CallbackAdapter
 from receiver.providers.errors import MalformedCallbackError
 from receiver.services import Services
 from receiver.tokens import InvalidTokenError
 
 log = logging.getLogger("genhook.callbacks")
-
-_PARSERS = {apimodels.NAME: apimodels.parse_callback}
 
 
 async def receive_callback(request: Request) -> Response:
@@ -35,9 +32,10 @@ async def receive_callback(request: Request) -> Response:
     provider = request.path_params["provider"]
     token = request.path_params["token"]
 
-    if provider not in KNOWN_PROVIDERS:
+    adapter = services.adapters.get(provider)
+    if adapter is None:
         return error(404, "unknown_provider", f"no provider named {provider!r}")
-    if provider not in CALLBACK_PROVIDERS:
+    if not isinstance(adapter, CallbackAdapter) or not adapter.has_callbacks:
         return error(404, "no_callbacks", f"provider {provider!r} does not send callbacks")
     try:
         task_id = services.tokens.verify(provider, token)
@@ -49,7 +47,7 @@ async def receive_callback(request: Request) -> Response:
         return error(413, "body_too_large", str(exc), limit=exc.limit)
 
     try:
-        parsed = _PARSERS[provider](body, observed_at=clock.utcnow())
+        parsed = adapter.parse_callback(body, observed_at=clock.utcnow())
         inbound = Inbound(
             task_id=task_id,
             provider=provider,

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from receiver.app import create_app
 from receiver.callback_urls import create_callback_url
+from receiver.demo import run_demo
 from receiver.errors import ConfigurationError, GenhookError
 from receiver.lifecycle import Status
 from receiver.services import Services, open_services
@@ -221,6 +222,21 @@ def _exit_code(status: str) -> int:
     if status == Status.COMPLETED:
         return 0
     return 1 if Status(status).is_terminal else 3
+
+
+@app.command()
+def demo(
+    within: Annotated[float, typer.Option(help="stop watching after this many seconds")] = 120,
+) -> None:
+    """Submit one job to each gateway and watch them finish (use with `genhook simulate`)."""
+
+    async def work(services: Services) -> list[Task]:
+        return await run_demo(services, Console(), within=within)
+
+    tasks = _run(work)
+    unfinished = [t for t in tasks if not Status(t.status).is_terminal]
+    if unfinished:
+        err.print(f"{len(unfinished)} task(s) still running; follow them with `genhook tasks`.")
 
 
 @app.command()

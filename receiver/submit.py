@@ -45,8 +45,6 @@ log = logging.getLogger("genhook.submit")
 SUBMIT_LEASE = timedelta(seconds=120)
 UNCONFIRMED = "create not confirmed"
 UNCONFIRMED_CODE = "create_unconfirmed"
-# Providers whose create takes an idempotency key: resubmitting cannot bill twice.
-IDEMPOTENT_CREATES = frozenset({"apimall"})
 
 
 class SubmissionRefused(GenhookError):
@@ -144,7 +142,7 @@ class Submitter:
         done: list[tuple[str, str]] = []
         for task in stranded:
             adapter = get_adapter(self._services.adapters, task.provider)
-            if adapter.name in IDEMPOTENT_CREATES and task.request is not None:
+            if adapter.idempotent_create and task.request is not None:
                 request = SubmitRequest(
                     task.provider,
                     task.request["model"],

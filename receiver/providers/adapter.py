@@ -30,6 +30,7 @@ class HttpAdapter(ABC):
 
     name: ClassVar[str]
     has_callbacks: ClassVar[bool] = False
+    idempotent_create: ClassVar[bool] = False
     catalog: ClassVar[ProviderCatalog]
 
     def __init__(

@@ -81,6 +81,7 @@ class ApimallAdapter(HttpAdapter):
 
     name = NAME
     has_callbacks = False
+    idempotent_create = True
     catalog = CATALOG
 
     read_error = staticmethod(read_error)

@@ -59,6 +59,11 @@ class ProviderAdapter(Protocol):
     def has_callbacks(self) -> bool: ...
 
     @property
+    def idempotent_create(self) -> bool:
+        """True when a repeated ``create`` with the same key cannot make a second job."""
+        ...
+
+    @property
     def catalog(self) -> ProviderCatalog: ...
 
     def validate(self, model: str, params: Mapping[str, Any]) -> dict[str, Any]:

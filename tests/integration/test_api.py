@@ -97,7 +97,7 @@ async def test_api_token_is_required_when_set(tmp_path: Path, database_url: str)
 
 
 async def test_without_token_only_loopback_clients_reach_the_api() -> None:
-    async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+    async def inner(scope, receive, send):
         await JSONResponse({"ok": True})(scope, receive, send)
 
     app = AdminAuthMiddleware(inner, api_token=None)

@@ -11,7 +11,7 @@ import json
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -339,11 +339,11 @@ async def test_apimall_status_sample_dedupes_urls_in_order_and_reads_credits() -
 
 
 async def test_apimall_duplicate_urls_collapse() -> None:
-    data = {
-        **APIMALL_COMPLETED["data"],
+    data: dict[str, Any] = {
+        **cast(dict[str, Any], APIMALL_COMPLETED["data"]),
         "primary_url": "https://cdn/a",
         "image_url": "https://cdn/a",
-    }  # type: ignore[dict-item]
+    }
     data["output"] = {"resultUrls": ["https://cdn/a", "https://cdn/b"]}
     snap = await make(ApimallAdapter, Recorder(answer(200, {"success": True, "data": data}))).fetch(
         "x"
@@ -352,7 +352,7 @@ async def test_apimall_duplicate_urls_collapse() -> None:
 
 
 async def test_apimall_failed_task_reports_message_and_refund() -> None:
-    data = {
+    data: dict[str, Any] = {
         "task_id": "img_1",
         "status": "failed",
         "output": {"resultUrls": []},

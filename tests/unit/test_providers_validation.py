@@ -128,15 +128,15 @@ def test_gpt_image_2_has_no_prompt_length_limit_and_passes_unknown_fields() -> N
 def test_apimall_num_images_1_to_6(model: str) -> None:
     for n in (1, 6):
         assert APIMALL.validate(model, base(num_images=n))["num_images"] == n
-    for n in (0, 7, "2", 2.5):
-        assert refused(APIMALL, model, base(num_images=n)).field == "num_images"
+    for bad in (0, 7, "2", 2.5):
+        assert refused(APIMALL, model, base(num_images=bad)).field == "num_images"
 
 
 def test_apimall_scale_1_to_4() -> None:
     for scale in (1, 4):
         APIMALL.validate("nano-banana", base(type="upscale", scale=scale))
-    for scale in (0, 5, "2"):
-        assert refused(APIMALL, "nano-banana", base(scale=scale)).field == "scale"
+    for bad in (0, 5, "2"):
+        assert refused(APIMALL, "nano-banana", base(scale=bad)).field == "scale"
 
 
 @pytest.mark.parametrize(
