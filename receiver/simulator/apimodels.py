@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -74,8 +75,8 @@ async def create(request: Request, sim: Simulator) -> Response:
     model = required_str(body, "model")
     prompt = required_str(body, "prompt")
     callback_url = optional_str(body, "callback_url")
-    if callback_url is not None and not callback_url.startswith(("http://", "https://")):
-        raise bad_request("callback_url must be an http(s) URL")
+    if callback_url is not None:
+        _check_callback_url(callback_url)
     for name in ("image_url", "mask_url", "aspect_ratio", "resolution", "size"):
         optional_str(body, name)
     optional_str_list(body, "image_urls")
@@ -126,6 +127,15 @@ async def status(request: Request, sim: Simulator) -> Response:
     if finished is not None:
         data["completeTime"] = epoch_ms(finished)
     return _ok(data)
+
+
+def _check_callback_url(url: str) -> None:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise bad_request("callback_url is not a valid URL") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise bad_request("callback_url must be an absolute http(s) URL")
 
 
 def callback_model(model: str) -> str:

@@ -158,7 +158,11 @@ class CallbackSender:
         while True:
             now = clock.utcnow()
             while self._heap and self._heap[0][0] <= now:
-                self._advance(heapq.heappop(self._heap)[2], now)
+                job = heapq.heappop(self._heap)[2]
+                try:
+                    self._advance(job, now)
+                except Exception:  # one bad job must not stop every other callback
+                    log.exception("callback for %s could not be scheduled", job.task_id)
             if self._batch_deadline is not None and now >= self._batch_deadline:
                 self._flush_batch()
             wakes = [self._heap[0][0]] if self._heap else []
@@ -257,7 +261,7 @@ class CallbackSender:
             status = response.status_code
         except httpx.TimeoutException:
             error = "timeout"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             error = f"{type(exc).__name__}: {exc}"
         delivered = status is not None and 200 <= status < 300
         elapsed = (time.perf_counter() - started) * 1000

@@ -292,6 +292,9 @@ async def test_configured_key_is_accepted(client: httpx.AsyncClient, sim: Simula
         {"model": "gemini-3-pro-image", "prompt": "   "},
         {"model": 3, "prompt": "x"},
         {**TEXT_TO_IMAGE, "callback_url": "ftp://example.com/hook"},
+        {**TEXT_TO_IMAGE, "callback_url": "http://"},
+        {**TEXT_TO_IMAGE, "callback_url": "https://[::1"},
+        {**TEXT_TO_IMAGE, "callback_url": "/relative/hook"},
         {**TEXT_TO_IMAGE, "n": 0},
         {**TEXT_TO_IMAGE, "n": "2"},
         {**TEXT_TO_IMAGE, "image_urls": "https://example.com/a.png"},
@@ -489,3 +492,17 @@ async def test_shutdown_cancels_pending_deliveries(hooks: Hooks) -> None:
         assert len(sender_tasks() - before) == 2
     assert sim.callbacks.in_flight == 0
     assert sender_tasks() == before
+
+
+async def test_unreachable_receiver_is_logged_and_retried() -> None:
+    async with simulator(callback_retry_horizon=0.0) as (client, sim):
+        body = {
+            **TEXT_TO_IMAGE,
+            "prompt": "x [sim:duration=0]",
+            "callback_url": "http://127.0.0.1:9/hook",  # nothing listens on discard
+        }
+        await client.post(CREATE, json=body)
+        await wait_until(lambda: any(a.outcome == "abandoned" for a in sim.callbacks.attempts))
+    failed = [a for a in sim.callbacks.attempts if a.outcome == "failed"]
+    assert [a.attempt for a in failed] == [1, 2, 3, 4]  # no background phase: horizon 0
+    assert all(a.error and a.error.startswith("ConnectError") for a in failed)
