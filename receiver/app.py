@@ -25,6 +25,7 @@ from receiver.http import error
 from receiver.services import Services, open_services
 from receiver.settings import Settings
 from receiver.submit import Submitter
+from receiver.worker import background_jobs, running_jobs
 
 log = logging.getLogger("genhook.app")
 
@@ -35,7 +36,11 @@ def create_app(settings: Settings) -> Starlette:
         async with open_services(settings) as services:
             app.state.services = services
             await _reconcile_on_start(services)
-            yield
+            if settings.run_background:
+                async with running_jobs(background_jobs(services)):
+                    yield
+            else:
+                yield
 
     token = settings.api_token.get_secret_value() if settings.api_token else None
     return Starlette(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
@@ -30,6 +31,7 @@ from receiver.settings import Settings
 from receiver.simulator.cli import simulate
 from receiver.submit import SubmitRequest, Submitter
 from receiver.views import task_view
+from receiver.worker import background_jobs, running_jobs, worker_id
 from storage.engine import create_engine
 from storage.migrate import upgrade
 from storage.models import Task
@@ -73,17 +75,23 @@ def _print_json(document: Any) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address [GENHOOK_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="bind port [GENHOOK_PORT]")] = None,
+    background: Annotated[
+        bool | None,
+        typer.Option(
+            "--background/--no-background",
+            help="also run the background jobs (default); --no-background for a web-only "
+            "process next to `genhook worker` [GENHOOK_RUN_BACKGROUND]",
+        ),
+    ] = None,
 ) -> None:
-    """Run the service: callback receiver and API (poller and dispatcher to come)."""
-    settings = load_settings(host=host, port=port)
+    """Run the service: callback receiver, API, and (by default) the background jobs."""
+    settings = load_settings(host=host, port=port, run_background=background)
     try:
         check_bind_policy(settings)
     except ConfigurationError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    _configure_logging(settings)
     if settings.api_token is None:
         err.print(
             f"admin API: no GENHOOK_API_TOKEN set, listening on loopback only ({settings.host})"
@@ -107,6 +115,34 @@ def check_bind_policy(settings: Settings) -> None:
             "would be open to the network. Set GENHOOK_API_TOKEN, or bind 127.0.0.1 and "
             "publish the callback route through a reverse proxy or tunnel."
         )
+
+
+@app.command()
+def worker() -> None:
+    """Run the background jobs without a web server (the Procfile `worker`)."""
+    settings = load_settings()
+    _configure_logging(settings)
+
+    async def main() -> None:
+        async with open_services(settings) as services, running_jobs(background_jobs(services)):
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            err.print(f"worker {worker_id()} running; Ctrl-C to stop")
+            await stop.wait()
+
+    try:
+        asyncio.run(main())
+    except GenhookError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
 
 
 @db_app.command("upgrade")

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock
+from receiver.events import record_event
 from receiver.lifecycle import (
-    EventType,
     Outcome,
     Source,
     Status,
@@ -27,9 +27,8 @@ from receiver.lifecycle import (
     TaskState,
     apply,
 )
-from receiver.views import iso, task_view
 from storage.engine import SessionFactory
-from storage.models import OutboxEvent, Snapshot, Task, new_event_id
+from storage.models import Snapshot, Task
 
 log = logging.getLogger("genhook.ingest")
 
@@ -109,8 +108,7 @@ async def ingest_in_session(
         _apply_changes(task, transition.changes, now)
         session.add(task)
     if transition.event is not None:
-        event_id = new_event_id()
-        session.add(build_event(task, transition.event, event_id, now))
+        event_id = (await record_event(session, task, transition.event, now)).id
     session.add(_inbox_row(inbound, task, transition.outcome, now, transition.detail))
     return IngestResult(transition.outcome, task.id, event_id, transition.detail)
 
@@ -133,19 +131,6 @@ def task_state(task: Task) -> TaskState:
         terminal_at=task.terminal_at,
         last_source=Source(task.last_source) if task.last_source else None,
         anomalies=tuple(task.anomalies),
-    )
-
-
-def build_event(task: Task, event_type: EventType, event_id: str, now: Any) -> OutboxEvent:
-    """An outbox row whose payload is the normalized task as of this change."""
-    payload = {
-        "id": event_id,
-        "type": event_type.value,
-        "timestamp": iso(now),
-        "data": task_view(task),
-    }
-    return OutboxEvent(
-        id=event_id, task_id=task.id, type=event_type.value, created_at=now, payload=payload
     )
 
 

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         default=30 * 60, gt=0, description="time after which an unfinished task expires"
     )
 
+    run_background: bool = Field(
+        default=True,
+        description="run poller and dispatcher in `genhook serve` (off for a web-only process)",
+    )
+    reconcile_every_seconds: float = Field(
+        default=30, gt=0, description="how often unconfirmed submissions are settled"
+    )
+
     apimodels_api_key: SecretStr | None = None
     apimall_api_key: SecretStr | None = None
     apimart_api_key: SecretStr | None = None

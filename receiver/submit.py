@@ -27,7 +27,8 @@ from sqlmodel import col, select
 
 from receiver import clock
 from receiver.errors import GenhookError
-from receiver.ingest import Inbound, build_event, ingest_in_session
+from receiver.events import record_event
+from receiver.ingest import Inbound, ingest_in_session
 from receiver.lifecycle import EventType, Source, Status, TaskSnapshot
 from receiver.providers.base import ProviderAdapter
 from receiver.providers.errors import (
@@ -38,7 +39,7 @@ from receiver.providers.errors import (
 )
 from receiver.providers.registry import get_adapter
 from receiver.services import Services
-from storage.models import Task, new_event_id
+from storage.models import Task
 
 log = logging.getLogger("genhook.submit")
 
@@ -266,7 +267,7 @@ async def _flag_for_operator(services: Services, task_id: str, now: datetime) ->
         task.anomalies = [*task.anomalies, note]
         task.updated_at = now
         session.add(task)
-        session.add(build_event(task, EventType.ANOMALY, new_event_id(), now))
+        await record_event(session, task, EventType.ANOMALY, now)
     log.warning("task %s needs an operator: %s", task_id, note)
     return True
 

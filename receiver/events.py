@@ -1,0 +1,34 @@
+"""Recording task events: the one place an outbox row is written.
+
+Every event is written inside the transaction of the change that caused it, through
+:func:`record_event`, so downstream fan-out (webhook deliveries) added here is in
+the same commit too and nothing can be lost between a change and its event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from receiver.lifecycle import EventType
+from receiver.views import iso, task_view
+from storage.models import OutboxEvent, Task, new_event_id
+
+
+async def record_event(
+    session: AsyncSession, task: Task, event_type: EventType, now: datetime
+) -> OutboxEvent:
+    """Add the event for ``task`` (as it is now) to the caller's transaction."""
+    event_id = new_event_id()
+    payload = {
+        "id": event_id,
+        "type": event_type.value,
+        "timestamp": iso(now),
+        "data": task_view(task),
+    }
+    event = OutboxEvent(
+        id=event_id, task_id=task.id, type=event_type.value, created_at=now, payload=payload
+    )
+    session.add(event)
+    return event
