@@ -27,14 +27,14 @@ BATCH = "/v1/tasks/batch"
 BASELINE = SimulatorConfig(time_factor=1.0, task_duration=50.0, pending_share=0.2, seed=5)
 START = datetime(2026, 4, 21, 5, 17, 54, tzinfo=UTC)
 
-GEMINI_SAMPLE = {
+GEMINI_SAMPLE: dict[str, Any] = {
     "model": "gemini-2.5-flash-image-preview",
     "prompt": "A bamboo forest path under moonlight",
     "size": "1:1",
     "n": 1,
     "image_urls": ["https://openai-documentation.vercel.app/images/cat_and_otter.png"],
 }
-GPT_SAMPLES = [
+GPT_SAMPLES: list[dict[str, Any]] = [
     {
         "model": "gpt-image-2",
         "prompt": "A ginger cat sitting on a windowsill watching the sunset, watercolor style",

@@ -181,7 +181,7 @@ def test_cli_builds_the_config_and_prints_the_banner(monkeypatch: pytest.MonkeyP
     def fake_run(app: Any, **kwargs: Any) -> None:
         started.update(kwargs, config=app.state.simulator.config)
 
-    monkeypatch.setattr(cli.uvicorn, "run", fake_run)
+    monkeypatch.setattr("receiver.simulator.cli.uvicorn.run", fake_run)
     command = typer.Typer()
     command.command()(cli.simulate)
     result = CliRunner().invoke(
@@ -211,7 +211,9 @@ def test_cli_builds_the_config_and_prints_the_banner(monkeypatch: pytest.MonkeyP
 
 
 def test_cli_refuses_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **k: pytest.fail("must not start"))
+    monkeypatch.setattr(
+        "receiver.simulator.cli.uvicorn.run", lambda *a, **k: pytest.fail("must not start")
+    )
     command = typer.Typer()
     command.command()(cli.simulate)
     result = CliRunner().invoke(command, ["--failure-rate", "2"])
