@@ -40,13 +40,17 @@ async def create_callback_url(services: Services, provider: str) -> CallbackUrl:
     if not get_adapter(services.adapters, provider).has_callbacks:
         raise NoCallbacksError(provider)
     now = clock.utcnow()
+    deadline = now + timedelta(seconds=services.settings.task_deadline_seconds)
     task = Task(
         provider=provider,
         origin="receiver",
         status=Status.PENDING.value,
         created_at=now,
         updated_at=now,
-        deadline_at=now + timedelta(seconds=services.settings.task_deadline_seconds),
+        deadline_at=deadline,
+        # It cannot be polled before a callback tells us its provider task id, so only
+        # its deadline wakes the poller (to expire it if no callback ever came).
+        next_poll_at=deadline,
     )
     async with services.sessions() as session, session.begin():
         session.add(task)

@@ -31,7 +31,8 @@ from receiver.settings import Settings
 from receiver.simulator.cli import simulate
 from receiver.submit import SubmitRequest, Submitter
 from receiver.views import task_view
-from receiver.worker import background_jobs, running_jobs, worker_id
+from receiver.worker import background_jobs, running_jobs
+from storage.claims import worker_id
 from storage.engine import create_engine
 from storage.migrate import upgrade
 from storage.models import Task

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from receiver.cadence import Cadence
+
 ProviderName = Literal["apimodels", "apimall", "apimart"]
 
 DEFAULT_BASE_URLS: dict[str, str] = {
@@ -54,6 +56,51 @@ class Settings(BaseSettings):
         default=30 * 60, gt=0, description="time after which an unfinished task expires"
     )
 
+    # Downstream delivery (receiver.dispatcher, receiver.delivery_schedule).
+    delivery_timeout_seconds: float = Field(
+        default=15, gt=0, description="how long a subscriber has to answer one webhook"
+    )
+    delivery_schedule: tuple[float, ...] = Field(
+        default=(0, 5, 300, 1800, 7200, 18000, 36000, 36000),
+        min_length=1,
+        description="seconds before each attempt (the first after the event); one entry "
+        "per attempt, then the delivery is dead-lettered",
+    )
+    delivery_jitter: float = Field(
+        default=0.2, ge=0, lt=1, description="± share of random spread on every retry delay"
+    )
+    delivery_disable_after_seconds: float = Field(
+        default=5 * 24 * 3600,
+        gt=0,
+        description="a subscriber failing continuously this long is disabled",
+    )
+    delivery_allow_private_targets: bool = Field(
+        default=False,
+        description="allow subscriber URLs on private, loopback or link-local addresses",
+    )
+    delivery_retry_after_max_seconds: float = Field(
+        default=3600, ge=0, description="longest wait a Retry-After header can impose"
+    )
+    delivery_rotation_window_seconds: float = Field(
+        default=24 * 3600,
+        ge=0,
+        description="after a secret rotation, how long the old secret still signs",
+    )
+    dispatch_tick_seconds: float = Field(
+        default=1.0, gt=0, description="how often the dispatcher looks for due deliveries"
+    )
+    dispatch_batch_size: int = Field(
+        default=32, gt=0, description="deliveries claimed (and sent concurrently) per pass"
+    )
+    events_poll_seconds: float = Field(
+        default=0.5, gt=0, description="how often the live event stream checks for new events"
+    )
+    events_gap_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="how long the live stream waits for an event id still being committed",
+    )
+
     run_background: bool = Field(
         default=True,
         description="run poller and dispatcher in `genhook serve` (off for a web-only process)",
@@ -61,6 +108,50 @@ class Settings(BaseSettings):
     reconcile_every_seconds: float = Field(
         default=30, gt=0, description="how often unconfirmed submissions are settled"
     )
+
+    provider_retry_attempts: int = Field(
+        default=4, ge=1, description="tries per provider call where a retry can help"
+    )
+    provider_retry_budget_seconds: float = Field(
+        default=20, ge=0, description="most time one provider call may spend waiting to retry"
+    )
+    poll_tick_seconds: float = Field(default=1.0, gt=0, description="how often the poller runs")
+    poll_batch_size: int = Field(default=200, gt=0, description="tasks claimed per poller pass")
+    poll_lease_seconds: float = Field(
+        default=60, gt=0, description="how long a claimed task is reserved for its poller"
+    )
+    poll_jitter: float = Field(default=0.1, ge=0, lt=1, description="± share on every interval")
+    poll_concurrency: int = Field(
+        default=4, gt=0, description="parallel status requests per provider"
+    )
+    expire_grace_seconds: float = Field(
+        default=600,
+        ge=0,
+        description="after the deadline, how long the last poll may be retried before expiring",
+    )
+    circuit_failures: int = Field(
+        default=5, gt=0, description="consecutive provider failures that open its circuit"
+    )
+    circuit_cooldown_seconds: float = Field(
+        default=15, gt=0, description="first circuit cooldown; doubles while it keeps failing"
+    )
+    circuit_max_cooldown_seconds: float = Field(default=300, gt=0)
+    # Per-provider cadence: first poll after submission and base interval are ranges
+    # (seconds, drawn uniformly); growth multiplies the interval per unchanged poll.
+    apimodels_poll_first: tuple[float, float] = Field(
+        default=(60, 60), description="grace period with no callback before polling"
+    )
+    apimodels_poll_interval: tuple[float, float] = (15, 15)
+    apimodels_poll_growth: float = Field(default=1.5, ge=1)
+    apimodels_poll_max_interval: float = Field(default=300, gt=0)
+    apimall_poll_first: tuple[float, float] = (3, 5)
+    apimall_poll_interval: tuple[float, float] = (3, 5)
+    apimall_poll_growth: float = Field(default=1.2, ge=1)
+    apimall_poll_max_interval: float = Field(default=30, gt=0)
+    apimart_poll_first: tuple[float, float] = (10, 20)
+    apimart_poll_interval: tuple[float, float] = (3, 5)
+    apimart_poll_growth: float = Field(default=1.0, ge=1)
+    apimart_poll_max_interval: float = Field(default=5, gt=0)
 
     apimodels_api_key: SecretStr | None = None
     apimall_api_key: SecretStr | None = None
@@ -94,6 +185,16 @@ class Settings(BaseSettings):
     def provider_api_key(self, provider: str) -> str | None:
         key: SecretStr | None = getattr(self, f"{provider}_api_key", None)
         return key.get_secret_value() if key else None
+
+    def cadence(self, provider: str) -> Cadence:
+        """The poll cadence configured for ``provider``."""
+        return Cadence(
+            first_delay=getattr(self, f"{provider}_poll_first"),
+            interval=getattr(self, f"{provider}_poll_interval"),
+            growth=getattr(self, f"{provider}_poll_growth"),
+            max_interval=getattr(self, f"{provider}_poll_max_interval"),
+            jitter=self.poll_jitter,
+        )
 
     def provider_base_url(self, provider: str) -> str:
         url: str = getattr(self, f"{provider}_base_url")

@@ -18,6 +18,7 @@ callback, whose token names our task id.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from receiver import clock
+from receiver.cadence import first_poll_at
 from receiver.errors import GenhookError
 from receiver.events import record_event
 from receiver.ingest import Inbound, ingest_in_session
@@ -73,9 +75,12 @@ class SubmitRequest:
 
 
 class Submitter:
-    def __init__(self, services: Services, *, holder: str = "submit") -> None:
+    def __init__(
+        self, services: Services, *, holder: str = "submit", rng: random.Random | None = None
+    ) -> None:
         self._services = services
         self._holder = holder
+        self._rng = rng or random.Random()
 
     async def submit(self, request: SubmitRequest) -> Task:
         """Create the task at the provider; returns the stored task.
@@ -119,6 +124,7 @@ class Submitter:
             updated_at=now,
             submitted_at=now,
             deadline_at=self._deadline(now),
+            next_poll_at=now,  # adopted tasks are looked at right away
         )
         async with self._services.sessions() as session, session.begin():
             session.add(task)
@@ -167,6 +173,7 @@ class Submitter:
             created_at=now,
             updated_at=now,
             deadline_at=self._deadline(now),
+            next_poll_at=self._deadline(now),  # until confirmed, only the deadline wakes it
             lease_holder=self._holder,
             lease_expires_at=now + SUBMIT_LEASE,
         )
@@ -204,6 +211,9 @@ class Submitter:
             task.submitted_at = task.submitted_at or now
             task.lease_holder = None
             task.lease_expires_at = None
+            task.next_poll_at = first_poll_at(
+                self._services.settings.cadence(provider), now, task.deadline_at, self._rng
+            )
             if task.error_code == UNCONFIRMED_CODE:
                 task.error_code = task.error_message = None
             session.add(task)

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from receiver.poller import Poller
 from receiver.services import Services
 from receiver.submit import Submitter
+from storage.claims import worker_id
 
 log = logging.getLogger("genhook.worker")
 
@@ -32,15 +32,12 @@ class PeriodicJob:
     run: Callable[[], Awaitable[object]]
 
 
-def worker_id() -> str:
-    """Lease holder name: unique per process, readable in ``genhook tasks --stuck``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def background_jobs(services: Services) -> list[PeriodicJob]:
     """Everything a worker process does, with the cadence from settings."""
     settings = services.settings
+    poller = Poller(services, holder=worker_id())
     return [
+        PeriodicJob("poll", settings.poll_tick_seconds, poller.poll_once),
         PeriodicJob(
             "reconcile",
             settings.reconcile_every_seconds,

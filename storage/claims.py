@@ -21,12 +21,19 @@ the size of the table. A worker that dies simply lets its leases expire.
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, or_, select, update
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def worker_id() -> str:
+    """Lease holder name: unique per process and readable by an operator."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 async def claim_due(
@@ -65,5 +72,5 @@ async def claim_due(
         .values(lease_holder=holder, lease_expires_at=now + lease)
         .returning(key)
     )
-    result = await session.execute(statement)
+    result = await session.exec(statement)
     return list(result.scalars().all())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,32 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "database_url": database_url,
         "secret": TEST_SECRET,
         "public_url": "http://127.0.0.1:9",
+        # Tests drive background passes (poll_once, ...) themselves, deterministically.
+        "run_background": False,
         **overrides,
     }
     return Settings(_env_file=None, **values)
+
+
+class FakeClock:
+    """Stands in for ``receiver.clock.utcnow``; time moves only when a test moves it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    monkeypatch.setattr("receiver.clock.utcnow", fake)
+    return fake
 
 
 @pytest.fixture

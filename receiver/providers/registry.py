@@ -22,6 +22,7 @@ from receiver.providers.apimall import ApimallAdapter
 from receiver.providers.apimart import ApimartAdapter
 from receiver.providers.apimodels import ApimodelsAdapter
 from receiver.providers.base import ProviderAdapter
+from receiver.providers.retry import RetryPolicy
 from receiver.providers.validation import ProviderCatalog
 from receiver.settings import Settings
 
@@ -40,13 +41,19 @@ def build_adapters(
 ) -> Mapping[str, ProviderAdapter]:
     """One adapter per provider, each on its configured base URL and key."""
     rng = rng or random.Random()
+    policy = RetryPolicy(
+        max_attempts=settings.provider_retry_attempts,
+        budget=settings.provider_retry_budget_seconds,
+    )
     adapters: dict[str, ProviderAdapter] = {}
     for name, cls in ADAPTER_CLASSES.items():
         adapters[name] = cls(
             client,
             settings.provider_base_url(name),
             settings.provider_api_key(name),
+            policy=policy,
             rng=rng,
+            concurrency=settings.poll_concurrency,
         )
     return adapters
 

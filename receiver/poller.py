@@ -1,0 +1,276 @@
+"""The fallback poller: every task reaches its true terminal state, callback or not.
+
+:meth:`Poller.poll_once` is one bounded pass (the APScheduler job only calls it):
+
+1. claim due tasks with a lease (``storage.claims.claim_due``), so any number of
+   workers on one database never poll the same task at the same time;
+2. per provider, ask :class:`~receiver.pressure.ProviderPressure` whether it may be
+   called; if not, park the tasks until it may (an outage delays polls, it never
+   fails a task);
+3. fetch the provider's view in as few requests as its API allows (APIMart's batch
+   endpoint, in chunks) with a per-provider concurrency limit;
+4. write each answer exactly like a callback: snapshot row with ``source=poll``,
+   the change ``lifecycle.apply`` decides, the outbox event — so a task completed by
+   a poll and then by a late callback emits one terminal event, not two;
+5. schedule the next poll from :mod:`receiver.cadence`, or expire the task at its
+   deadline after one last poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from receiver import clock
+from receiver.cadence import PollOutcome, next_poll_at
+from receiver.ingest import Inbound, ingest_in_session
+from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot
+from receiver.pressure import ProviderPressure
+from receiver.providers.errors import ProviderCallError, ProviderRateLimited
+from receiver.services import Services
+from storage.claims import claim_due, worker_id
+from storage.models import Task
+
+log = logging.getLogger("genhook.poller")
+
+DEADLINE_CODE = "deadline_exceeded"
+
+
+@dataclass
+class PollReport:
+    """What one pass did; tests and benchmarks read it, the scheduler ignores it."""
+
+    claimed: int = 0
+    polled: int = 0
+    applied: int = 0
+    expired: int = 0
+    deferred: int = 0
+    failed_calls: int = 0
+    requests_by_provider: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Poller:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        holder: str | None = None,
+        rng: random.Random | None = None,
+        pressure: ProviderPressure | None = None,
+    ) -> None:
+        settings = services.settings
+        self._services = services
+        self._settings = settings
+        self._holder = holder or worker_id()
+        self._rng = rng or random.Random()
+        self._pressure = pressure or ProviderPressure(
+            failures_to_open=settings.circuit_failures,
+            base_cooldown=settings.circuit_cooldown_seconds,
+            max_cooldown=settings.circuit_max_cooldown_seconds,
+        )
+        self._limits = {
+            name: asyncio.Semaphore(settings.poll_concurrency) for name in services.adapters
+        }
+
+    @property
+    def pressure(self) -> ProviderPressure:
+        return self._pressure
+
+    async def poll_once(self) -> PollReport:
+        report = PollReport()
+        now = clock.utcnow()
+        tasks = await self._claim(now)
+        report.claimed = len(tasks)
+        by_provider: dict[str, list[Task]] = defaultdict(list)
+        for task in tasks:
+            by_provider[task.provider].append(task)
+        await asyncio.gather(
+            *(self._poll_provider(p, group, now, report) for p, group in by_provider.items())
+        )
+        return report
+
+    async def _claim(self, now: datetime) -> list[Task]:
+        lease = timedelta(seconds=self._settings.poll_lease_seconds)
+        async with self._services.sessions() as session, session.begin():
+            ids = await claim_due(
+                session,
+                Task,
+                due_column="next_poll_at",
+                now=now,
+                holder=self._holder,
+                lease=lease,
+                limit=self._settings.poll_batch_size,
+            )
+            if not ids:
+                return []
+            rows = await session.exec(select(Task).where(col(Task.id).in_(ids)))
+            return list(rows.all())
+
+    async def _poll_provider(
+        self, provider: str, tasks: list[Task], now: datetime, report: PollReport
+    ) -> None:
+        pollable = [t for t in tasks if t.provider_task_id and t.status != Status.SUBMITTING]
+        unpollable = [t for t in tasks if t not in pollable]
+        if unpollable:
+            # No provider task id yet (waiting for a callback, or a submission the
+            # reconciler owns): nothing to ask; only the deadline can end them.
+            await self._settle(provider, unpollable, {}, now, report, pollable=False)
+
+        if not pollable:
+            return
+        gate = self._pressure.gate(provider, now)
+        if not gate.allowed:
+            assert gate.wait_until is not None
+            await self._park(pollable, gate.wait_until, report)
+            return
+        if gate.probe_only:
+            pollable, waiting = pollable[:1], pollable[1:]
+            if waiting:
+                await self._park(waiting, now + timedelta(seconds=1), report)
+
+        adapter = self._services.adapters[provider]
+        ids = [t.provider_task_id for t in pollable if t.provider_task_id]
+        try:
+            async with self._limits[provider]:
+                report.requests_by_provider[provider] += 1
+                snapshots = await adapter.fetch_many(ids)
+        except ProviderRateLimited as exc:
+            report.failed_calls += 1
+            self._pressure.record_rate_limit(provider, exc.retry_after, now)
+            log.warning("%s rate-limited the poller; waiting %ss", provider, exc.retry_after)
+            await self._defer_after_error(provider, pollable, now, report)
+            return
+        except ProviderCallError as exc:
+            report.failed_calls += 1
+            self._pressure.record_failure(provider, now)
+            log.warning("polling %s failed (%s); backing off", provider, exc)
+            await self._defer_after_error(provider, pollable, now, report)
+            return
+        self._pressure.record_success(provider)
+        report.polled += len(pollable)
+        await self._settle(provider, pollable, snapshots, now, report, pollable=True)
+
+    async def _settle(
+        self,
+        provider: str,
+        tasks: Sequence[Task],
+        snapshots: dict[str, TaskSnapshot],
+        now: datetime,
+        report: PollReport,
+        *,
+        pollable: bool,
+    ) -> None:
+        """Write every answer and the next poll time, one transaction for the batch.
+
+        Unpollable tasks (no provider task id) are only woken again at their deadline.
+        """
+        cadence = self._settings.cadence(provider)
+        async with self._services.sessions() as session, session.begin():
+            for claimed in tasks:
+                snapshot = snapshots.get(claimed.provider_task_id or "")
+                outcome = PollOutcome.NOT_FOUND
+                if snapshot is not None:
+                    result = await ingest_in_session(
+                        session, Inbound(claimed.id, provider, Source.POLL, snapshot)
+                    )
+                    changed = result.outcome is Outcome.APPLIED
+                    report.applied += changed
+                    outcome = PollOutcome.CHANGED if changed else PollOutcome.UNCHANGED
+                task = await session.get(Task, claimed.id, with_for_update=True)
+                if task is None or task.lease_holder != self._holder:
+                    continue  # deleted, or our lease ran out and another worker has it
+                task.lease_holder = task.lease_expires_at = None
+                if Status(task.status).is_terminal:
+                    task.next_poll_at = None
+                    session.add(task)
+                    continue
+                if snapshot is not None:
+                    task.poll_attempts += 1
+                if now >= task.deadline_at:
+                    await self._expire(session, task, now)
+                    report.expired += 1
+                    continue
+                task.next_poll_at = (
+                    next_poll_at(
+                        now,
+                        task.deadline_at,
+                        cadence,
+                        attempts=task.poll_attempts,
+                        last=outcome,
+                        rng=self._rng,
+                    )
+                    if pollable
+                    else task.deadline_at
+                )
+                session.add(task)
+
+    async def _expire(self, session: AsyncSession, task: Task, now: datetime) -> None:
+        """The last poll still found no terminal state: the task expires, with its event."""
+        snapshot = TaskSnapshot(
+            state=Status.EXPIRED.value,
+            source=Source.POLL,
+            error_code=DEADLINE_CODE,
+            error_message=f"no terminal state by the deadline {task.deadline_at.isoformat()}",
+            observed_at=now,
+        )
+        await ingest_in_session(session, Inbound(task.id, task.provider, Source.POLL, snapshot))
+        log.info("task %s expired at its deadline", task.id)
+
+    async def _defer_after_error(
+        self, provider: str, tasks: Sequence[Task], now: datetime, report: PollReport
+    ) -> None:
+        """The provider could not answer: try again later, never fail the task for it.
+
+        Past the deadline plus ``expire_grace_seconds`` a task expires even so: by then
+        it has been given every chance and someone should look at it.
+        """
+        gate = self._pressure.gate(provider, now)
+        cadence = self._settings.cadence(provider)
+        grace = timedelta(seconds=self._settings.expire_grace_seconds)
+        async with self._services.sessions() as session, session.begin():
+            for claimed in tasks:
+                task = await session.get(Task, claimed.id, with_for_update=True)
+                if task is None or task.lease_holder != self._holder:
+                    continue
+                task.lease_holder = task.lease_expires_at = None
+                if Status(task.status).is_terminal:
+                    session.add(task)
+                    continue
+                if now >= task.deadline_at + grace:
+                    await self._expire(session, task, now)
+                    report.expired += 1
+                    continue
+                retry_at = now + timedelta(
+                    seconds=_retry_delay(cadence.interval, task.poll_attempts, self._rng)
+                )
+                if gate.wait_until is not None:
+                    retry_at = max(retry_at, gate.wait_until)
+                task.next_poll_at = retry_at
+                session.add(task)
+                report.deferred += 1
+
+    async def _park(self, tasks: Sequence[Task], until: datetime, report: PollReport) -> None:
+        """Hand tasks back untouched, due again when the provider may be called."""
+        async with self._services.sessions() as session, session.begin():
+            for claimed in tasks:
+                task = await session.get(Task, claimed.id, with_for_update=True)
+                if task is None or task.lease_holder != self._holder:
+                    continue
+                task.lease_holder = task.lease_expires_at = None
+                task.next_poll_at = until + timedelta(seconds=self._rng.uniform(0, 1))
+                session.add(task)
+                report.deferred += 1
+
+
+def _retry_delay(interval: tuple[float, float], attempts: int, rng: random.Random) -> float:
+    """Per-task wait after a failed call, on top of the provider-wide gate."""
+    delay: float = rng.uniform(*interval) * 2 ** min(attempts, 6)
+    return min(300.0, delay)
