@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from receiver import clock
 from receiver.app import create_app
 from receiver.callback_urls import create_callback_url
 from receiver.demo import run_demo
@@ -29,6 +30,7 @@ from receiver.lifecycle import Status
 from receiver.services import Services, open_services
 from receiver.settings import Settings
 from receiver.simulator.cli import simulate
+from receiver.stuck import stuck_reason, stuck_tasks
 from receiver.submit import SubmitRequest, Submitter
 from receiver.views import task_view
 from receiver.worker import background_jobs, running_jobs
@@ -296,13 +298,23 @@ def status(task_id: Annotated[str, typer.Argument(help="genhook task id (tsk_...
 def tasks(
     status: Annotated[str | None, typer.Option(help="only this status")] = None,
     provider: Annotated[str | None, typer.Option(help="only this provider")] = None,
+    stuck: Annotated[
+        bool, typer.Option("--stuck", help="unfinished tasks past their expected time, and why")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
 ) -> None:
-    """List recent tasks, newest first."""
+    """List recent tasks, newest first (with --stuck: oldest unfinished first, with reasons)."""
 
     async def work(services: Services) -> list[dict[str, Any]]:
+        now = clock.utcnow()
         async with services.sessions() as session:
+            if stuck:
+                rows = await stuck_tasks(session, services.settings, now, limit=limit)
+                return [
+                    {**task_view(t), "stuck_reason": stuck_reason(t, services.settings, now)}
+                    for t in rows
+                ]
             rows = await list_tasks(
                 session, TaskFilter(status=status, provider=provider), limit=limit
             )
@@ -313,7 +325,9 @@ def tasks(
         for view in views:
             sys.stdout.write(orjson.dumps(view).decode() + "\n")
         return
-    table = Table("id", "provider", "model", "status", "via", "created", "results")
+    columns = ["id", "provider", "model", "status", "via", "created"]
+    columns.append("why" if stuck else "results")
+    table = Table(*columns)
     for view in views:
         table.add_row(
             view["id"],
@@ -322,9 +336,11 @@ def tasks(
             view["status"],
             view["last_source"] or "",
             view["created_at"],
-            str(len(view["result_urls"])),
+            view["stuck_reason"] if stuck else str(len(view["result_urls"])),
         )
     Console().print(table)
+    if stuck and not views:
+        err.print("no stuck tasks")
 
 
 app.command(help="Run the provider simulator: all three gateways, no keys, no internet.")(simulate)

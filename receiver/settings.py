@@ -61,10 +61,9 @@ class Settings(BaseSettings):
         default=15, gt=0, description="how long a subscriber has to answer one webhook"
     )
     delivery_schedule: tuple[float, ...] = Field(
-        default=(0, 5, 300, 1800, 7200, 18000, 36000, 36000),
-        min_length=1,
-        description="seconds before each attempt (the first after the event); one entry "
-        "per attempt, then the delivery is dead-lettered",
+        default=(5, 300, 1800, 7200, 18000, 36000, 36000),
+        description="seconds before each retry (the first attempt is immediate); after "
+        "the last retry fails the delivery is dead-lettered",
     )
     delivery_jitter: float = Field(
         default=0.2, ge=0, lt=1, description="± share of random spread on every retry delay"
@@ -101,6 +100,9 @@ class Settings(BaseSettings):
         description="how long the live stream waits for an event id still being committed",
     )
 
+    stuck_after_seconds: float = Field(
+        default=120, gt=0, description="age after which an unfinished task counts as stuck"
+    )
     run_background: bool = Field(
         default=True,
         description="run poller and dispatcher in `genhook serve` (off for a web-only process)",

@@ -275,3 +275,33 @@ async def test_late_callback_after_poll_completion_emits_one_terminal_event(
     )
     assert late.json()["status"] == "duplicate"
     assert await terminal_events(world, task_id) == ["task.completed"]
+
+
+async def test_stuck_tasks_say_why(world: Simulated, fake_clock: FakeClock) -> None:
+    from receiver.stuck import stuck_reason, stuck_tasks
+
+    [polled] = await submit_many(world, "apimart", 1, prompt="slow [sim:never]")
+    [quiet] = await submit_many(world, "apimodels", 1, prompt="quiet [sim:never]")
+    receiver_only = (
+        await world.genhook.client.post("/api/callback-urls", json={"provider": "apimodels"})
+    ).json()["task_id"]
+    settings = world.genhook.services.settings
+    fake_clock.advance(settings.stuck_after_seconds - 30)
+    await poller(world).poll_once()  # the APIMart task gets polled once
+
+    async def reasons() -> dict[str, str]:
+        async with world.genhook.services.sessions() as session:
+            rows = await stuck_tasks(session, settings, fake_clock.now, limit=10)
+            return {t.id: stuck_reason(t, settings, fake_clock.now) for t in rows}
+
+    assert await reasons() == {}  # nothing is past its expected time yet
+    fake_clock.advance(40)
+    found = await reasons()
+    assert found[polled].startswith("polling (1 polls")
+    assert found[quiet].startswith("polling (1 polls")  # its grace (60 s) is long over
+    assert found[receiver_only].startswith("waiting for callback (nothing to poll")
+
+    world.sim.configure(rate_limit_rate=1.0, retry_after=120, fault_scope=("apimart",))
+    fake_clock.advance(10)
+    await poller(world).poll_once()
+    assert (await reasons())[polled].startswith("provider backing off")

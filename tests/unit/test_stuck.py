@@ -1,0 +1,55 @@
+"""The reasons ``genhook tasks --stuck`` gives, derived from the task row alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from receiver.settings import Settings
+from receiver.stuck import stuck_reason
+from storage.models import Task
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+SETTINGS = Settings(_env_file=None)
+
+
+def task(**fields: Any) -> Task:
+    values: dict[str, Any] = {
+        "provider": "apimart",
+        "provider_task_id": "p1",
+        "status": "pending",
+        "created_at": NOW - timedelta(minutes=10),
+        "updated_at": NOW,
+        "deadline_at": NOW + timedelta(minutes=20),
+        "next_poll_at": NOW + timedelta(seconds=4),
+        "poll_attempts": 3,
+        **fields,
+    }
+    return Task(**values)
+
+
+def test_reasons() -> None:
+    assert stuck_reason(task(), SETTINGS, NOW).startswith("polling (3 polls")
+    assert stuck_reason(task(next_poll_at=NOW + timedelta(seconds=90)), SETTINGS, NOW).startswith(
+        "provider backing off"
+    )
+    assert stuck_reason(
+        task(provider="apimodels", poll_attempts=0, next_poll_at=NOW + timedelta(seconds=50)),
+        SETTINGS,
+        NOW,
+    ).startswith("waiting for callback (poll fallback at")
+    assert stuck_reason(task(provider_task_id=None), SETTINGS, NOW).startswith(
+        "waiting for callback (nothing to poll"
+    )
+    assert (
+        stuck_reason(
+            task(lease_holder="w1", lease_expires_at=NOW + timedelta(seconds=30)), SETTINGS, NOW
+        )
+        == "being polled by w1"
+    )
+    assert "reconciler" in stuck_reason(task(status="submitting"), SETTINGS, NOW)
+    assert "operator" in stuck_reason(
+        task(status="submitting", anomalies=["create not confirmed; not resubmitted because x"]),
+        SETTINGS,
+        NOW,
+    )
