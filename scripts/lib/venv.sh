@@ -20,8 +20,11 @@ ensure_venv() {
         return 0
     fi
     echo "setting up $GENHOOK_VENV (first run or pyproject.toml changed)..." >&2
-    rm -rf "$GENHOOK_VENV"
-    "$python" -m venv "$GENHOOK_VENV"
+    # Upgrade in place: another shell may be running tests from this venv right now.
+    if ! "$GENHOOK_VENV/bin/python" -c '' 2>/dev/null; then
+        rm -rf "$GENHOOK_VENV"
+        "$python" -m venv "$GENHOOK_VENV"
+    fi
     "$GENHOOK_VENV/bin/python" -m pip install --quiet --upgrade pip
     "$GENHOOK_VENV/bin/python" -m pip install --quiet -e "$GENHOOK_ROOT[dev]"
     echo "$want" > "$stamp"

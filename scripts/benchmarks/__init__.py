@@ -1,0 +1,1 @@
+"""Benchmarks a person runs by hand (``scripts/bench``); each prints its own table."""
