@@ -27,6 +27,7 @@ from receiver.callback_urls import create_callback_url
 from receiver.demo import run_demo
 from receiver.errors import ConfigurationError, GenhookError
 from receiver.lifecycle import Status
+from receiver.providers.registry import describe_catalogs
 from receiver.services import Services, open_services
 from receiver.settings import Settings
 from receiver.simulator.cli import simulate
@@ -341,6 +342,12 @@ def tasks(
     Console().print(table)
     if stuck and not views:
         err.print("no stuck tasks")
+
+
+@app.command()
+def providers() -> None:
+    """Print the models and parameters each provider accepts, as JSON."""
+    _print_json(describe_catalogs())
 
 
 app.command(help="Run the provider simulator: all three gateways, no keys, no internet.")(simulate)
