@@ -58,13 +58,15 @@ def genhook_server(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
                     process.wait()
 
 
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_healthy(
+    base_url: str, process: subprocess.Popen[bytes], log: Path, *, path: str = "/healthz"
+) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"genhook exited early:\n{log.read_text()}")
+            raise RuntimeError(f"process exited early:\n{log.read_text()}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{base_url}{path}", timeout=1).status_code == 200:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"genhook did not become healthy:\n{log.read_text()}")
