@@ -30,3 +30,50 @@ class TaskNotFoundError(GenhookError):
     def __init__(self, task_id: str) -> None:
         super().__init__(f"no task with id {task_id!r}")
         self.task_id = task_id
+
+
+class TargetRefusedError(GenhookError):
+    """An outbound URL we will not call: it resolves to a private, loopback or
+    link-local address (or cannot be resolved) and private targets are not allowed."""
+
+    code = "target_refused"
+
+
+class DeliveryError(GenhookError):
+    """Downstream delivery refused something; ``code`` is the API's error code."""
+
+    code = "delivery_error"
+
+
+class InvalidSubscriberError(DeliveryError):
+    """A subscriber field is unusable (bad URL, unknown event type, malformed secret)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SubscriberNotFoundError(DeliveryError):
+    code = "subscriber_not_found"
+
+    def __init__(self, subscriber_id: str) -> None:
+        super().__init__(f"no subscriber with id {subscriber_id!r}")
+        self.subscriber_id = subscriber_id
+
+
+class DeliveryNotFoundError(DeliveryError):
+    code = "delivery_not_found"
+
+    def __init__(self, delivery_id: int) -> None:
+        super().__init__(f"no delivery with id {delivery_id}")
+        self.delivery_id = delivery_id
+
+
+class EventNotFoundError(DeliveryError):
+    """An event id (``Last-Event-ID``, ``replay --event``) that the outbox does not hold."""
+
+    code = "event_not_found"
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"no event with id {event_id!r}")
+        self.event_id = event_id

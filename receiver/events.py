@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from receiver.deliveries import enqueue_deliveries
 from receiver.lifecycle import EventType
 from receiver.views import iso, task_view
 from storage.models import OutboxEvent, Task, new_event_id
@@ -19,7 +20,8 @@ from storage.models import OutboxEvent, Task, new_event_id
 async def record_event(
     session: AsyncSession, task: Task, event_type: EventType, now: datetime
 ) -> OutboxEvent:
-    """Add the event for ``task`` (as it is now) to the caller's transaction."""
+    """Add the event for ``task`` (as it is now) to the caller's transaction, with one
+    webhook delivery per active subscriber that wants it."""
     event_id = new_event_id()
     payload = {
         "id": event_id,
@@ -31,4 +33,5 @@ async def record_event(
         id=event_id, task_id=task.id, type=event_type.value, created_at=now, payload=payload
     )
     session.add(event)
+    await enqueue_deliveries(session, event, now)
     return event

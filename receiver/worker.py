@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from receiver.dispatcher import Dispatcher
 from receiver.poller import Poller
 from receiver.services import Services
 from receiver.submit import Submitter
@@ -37,6 +38,11 @@ def background_jobs(services: Services) -> list[PeriodicJob]:
     settings = services.settings
     poller = Poller(services, holder=worker_id())
     return [
+        PeriodicJob(
+            "dispatch",
+            settings.dispatch_tick_seconds,
+            Dispatcher(services, holder=worker_id()).drain,
+        ),
         PeriodicJob("poll", settings.poll_tick_seconds, poller.poll_once),
         PeriodicJob(
             "reconcile",

@@ -110,3 +110,82 @@ class OutboxEvent(SQLModel, table=True):
     type: str = Field(max_length=40)
     created_at: datetime = Field(sa_type=UTCDateTime)
     payload: dict[str, Any] = Field(sa_type=JSON)
+
+
+def new_subscriber_id() -> str:
+    """Subscriber id (``sub_`` + ULID)."""
+    return f"sub_{ULID()}"
+
+
+class Subscriber(SQLModel, table=True):
+    """A downstream system that receives signed webhooks.
+
+    ``event_types`` empty means every type. During a secret rotation
+    ``previous_secret`` still signs (next to ``secret``) until
+    ``previous_secret_expires_at``. ``failing_since`` is the start of the current run
+    of failed attempts (NULL after any success); the dispatcher disables a
+    subscriber whose run lasts too long.
+    """
+
+    __tablename__ = "subscribers"
+
+    id: str = Field(default_factory=new_subscriber_id, primary_key=True, max_length=40)
+    url: str = Field(sa_type=Text)
+    secret: str = Field(max_length=200)
+    previous_secret: str | None = Field(default=None, max_length=200)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    event_types: list[str] = Field(default_factory=list, sa_type=JSON)
+    active: bool = True
+    disabled_reason: str | None = Field(default=None, sa_type=Text)
+    disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Delivery(SQLModel, table=True):
+    """One event on its way to one subscriber: written with the event, then claimed.
+
+    ``next_attempt_at`` is the claim's due column: NULL once the delivery is finished
+    (succeeded or dead), so finished rows never enter the claim's index range.
+    ``id`` orders deliveries of one (task, subscriber): a later one waits while an
+    earlier one is pending (see ``receiver.dispatcher``). ``attempts`` counts the
+    attempts of the current run; a replay starts a new run at 0, the history stays in
+    ``delivery_attempts``.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscriber_id", name="uq_deliveries_event_subscriber"),
+        Index("ix_deliveries_next_attempt_at", "next_attempt_at"),
+        Index("ix_deliveries_task_subscriber", "task_id", "subscriber_id", "id"),
+        Index("ix_deliveries_subscriber", "subscriber_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(foreign_key="outbox.id", max_length=40)
+    subscriber_id: str = Field(foreign_key="subscribers.id", max_length=40)
+    task_id: str = Field(foreign_key="tasks.id", max_length=40)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_holder: str | None = Field(default=None, max_length=100)
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One HTTP attempt of a delivery, kept for the operator: what the subscriber said."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="deliveries.id", index=True)
+    number: int
+    attempted_at: datetime = Field(sa_type=UTCDateTime)
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = Field(default=None, sa_type=Text)
+    response_body: str | None = Field(default=None, sa_type=Text)

@@ -18,7 +18,7 @@ from storage.engine import create_engine
 from storage.migrate import upgrade
 
 POSTGRES_ENV = "GENHOOK_TEST_POSTGRES_URL"
-TABLES = ("outbox", "snapshots", "tasks")
+TABLES = ("delivery_attempts", "deliveries", "subscribers", "outbox", "snapshots", "tasks")
 
 
 def postgres_admin_url() -> str | None:

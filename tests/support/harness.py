@@ -13,7 +13,14 @@ from sqlmodel import select
 from receiver.app import create_app
 from receiver.services import Services
 from receiver.settings import Settings
-from storage.models import OutboxEvent, Snapshot, Task
+from storage.models import (
+    Delivery,
+    DeliveryAttempt,
+    OutboxEvent,
+    Snapshot,
+    Subscriber,
+    Task,
+)
 from tests.support.servers import bind_loopback, serve, url_of
 
 
@@ -27,7 +34,14 @@ class Harness:
         """Rows per table: how tests prove that something was, or was not, written."""
         counts = {}
         async with self.services.sessions() as session:
-            for name, model in (("tasks", Task), ("snapshots", Snapshot), ("outbox", OutboxEvent)):
+            for name, model in (
+                ("tasks", Task),
+                ("snapshots", Snapshot),
+                ("outbox", OutboxEvent),
+                ("subscribers", Subscriber),
+                ("deliveries", Delivery),
+                ("delivery_attempts", DeliveryAttempt),
+            ):
                 result = await session.exec(select(func.count()).select_from(model))
                 counts[name] = result.one()
         return counts

@@ -1,0 +1,337 @@
+"""The dispatcher: due deliveries out to subscribers as signed webhooks.
+
+:meth:`Dispatcher.dispatch_once` is one bounded pass, the unit the APScheduler job
+runs and tests call directly:
+
+1. **claim** up to ``dispatch_batch_size`` due deliveries with
+   :func:`storage.claims.claim_due`, exactly as the poller claims tasks (leases;
+   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so any number of dispatchers share the
+   work and never send one delivery twice at the same time. The claim only takes a
+   delivery with no earlier pending delivery for the same (task, subscriber), which
+   keeps each task's events in order per subscriber (see :mod:`receiver.deliveries`);
+2. **send** them concurrently: the event's JSON, signed per Standard Webhooks, to
+   the subscriber's URL, with ``follow_redirects=False`` and the delivery timeout,
+   after checking the URL still resolves to an allowed address;
+3. **record** each attempt in its own transaction: the attempt row (status code,
+   latency, error, the first KiB of the answer) and what
+   :func:`receiver.delivery_schedule.decide` makes of it: succeeded, retry at a
+   time, dead-lettered, or subscriber gone (410). A subscriber whose failures have
+   lasted ``delivery_disable_after_seconds`` is disabled.
+
+A dispatcher that dies mid-pass loses nothing: its leases expire and another one
+sends the deliveries again, with the same ``webhook-id`` (delivery is at least once;
+the id lets receivers drop the duplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+import orjson
+from sqlalchemy import exists
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from receiver import clock, netguard
+from receiver.deliveries import DEAD, PENDING, SUCCEEDED, release_next, reschedule_followers
+from receiver.delivery_schedule import AttemptResult, Decision, Policy, Verdict, decide
+from receiver.errors import TargetRefusedError
+from receiver.services import Services
+from receiver.signing import secrets_in_use, webhook_headers
+from receiver.subscribers import ALLOW_HINT, disable_in_session
+from storage.claims import claim_due
+from storage.models import Delivery, DeliveryAttempt, OutboxEvent, Subscriber
+
+log = logging.getLogger("genhook.dispatcher")
+
+USER_AGENT = "genhook-webhooks/1"
+RESPONSE_BODY_LIMIT = 1024  # bytes of each answer kept with the attempt
+LEASE_MARGIN = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """Everything needed to send one delivery, read when it was claimed."""
+
+    delivery_id: int
+    subscriber_id: str
+    attempt_number: int
+    event_id: str
+    body: bytes
+    url: str
+    secrets: tuple[str, ...]
+
+
+@dataclass
+class PassReport:
+    """What one pass did (tests and logs read it)."""
+
+    claimed: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, verdict: Verdict) -> None:
+        self.verdicts[verdict.value] = self.verdicts.get(verdict.value, 0) + 1
+
+
+class Dispatcher:
+    def __init__(
+        self, services: Services, *, holder: str, rng: random.Random | None = None
+    ) -> None:
+        self._services = services
+        self._holder = holder
+        self._rng = rng or random.Random()
+        settings = services.settings
+        self._policy = Policy(
+            schedule=tuple(settings.delivery_schedule),
+            jitter=settings.delivery_jitter,
+            retry_after_max=settings.delivery_retry_after_max_seconds,
+        )
+        self._timeout = settings.delivery_timeout_seconds
+        self._lease = timedelta(seconds=self._timeout) + LEASE_MARGIN
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    async def dispatch_once(self) -> PassReport:
+        """Claim one batch of due deliveries, send them, record the outcomes."""
+        report = PassReport()
+        batch = await self._claim(clock.utcnow())
+        report.claimed = len(batch)
+        if batch:
+            verdicts = await asyncio.gather(*(self._deliver(item) for item in batch))
+            for verdict in verdicts:
+                if verdict is not None:
+                    report.count(verdict)
+        return report
+
+    async def drain(self, max_passes: int = 20) -> int:
+        """Passes until a batch comes back short (the background job's unit)."""
+        total = 0
+        for _ in range(max_passes):
+            report = await self.dispatch_once()
+            total += report.claimed
+            if report.claimed < self._services.settings.dispatch_batch_size:
+                break
+        return total
+
+    async def _claim(self, now: datetime) -> list[Claimed]:
+        earlier = aliased(Delivery)
+        waits_for_earlier = exists().where(
+            col(earlier.task_id) == col(Delivery.task_id),
+            col(earlier.subscriber_id) == col(Delivery.subscriber_id),
+            col(earlier.status) == PENDING,
+            col(earlier.id) < col(Delivery.id),
+        )
+        active = select(Subscriber.id).where(col(Subscriber.active))
+        async with self._services.sessions() as session, session.begin():
+            ids = await claim_due(
+                session,
+                Delivery,
+                due_column="next_attempt_at",
+                now=now,
+                holder=self._holder,
+                lease=self._lease,
+                limit=self._services.settings.dispatch_batch_size,
+                extra_filters=(
+                    col(Delivery.status) == PENDING,
+                    ~waits_for_earlier,
+                    col(Delivery.subscriber_id).in_(active),
+                ),
+            )
+            if not ids:
+                return []
+            rows = await session.exec(
+                select(Delivery, OutboxEvent.payload, Subscriber)
+                .join(OutboxEvent, col(OutboxEvent.id) == col(Delivery.event_id))
+                .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+                .where(col(Delivery.id).in_(ids))
+                .order_by(col(Delivery.id))
+            )
+            claimed = []
+            for delivery, payload, subscriber in rows.all():
+                assert delivery.id is not None
+                claimed.append(
+                    Claimed(
+                        delivery_id=delivery.id,
+                        subscriber_id=delivery.subscriber_id,
+                        attempt_number=delivery.attempts + 1,
+                        event_id=delivery.event_id,
+                        body=orjson.dumps(payload),
+                        url=subscriber.url,
+                        secrets=tuple(
+                            secrets_in_use(
+                                subscriber.secret,
+                                subscriber.previous_secret,
+                                subscriber.previous_secret_expires_at,
+                                now,
+                            )
+                        ),
+                    )
+                )
+        return claimed
+
+    async def _deliver(self, item: Claimed) -> Verdict | None:
+        started = clock.utcnow()
+        began = time.monotonic()
+        result, response_body = await self._post(item)
+        latency_ms = round((time.monotonic() - began) * 1000)
+        try:
+            return await self._record(item, started, latency_ms, result, response_body)
+        except Exception:
+            log.exception("recording delivery %s failed; its lease will expire", item.delivery_id)
+            return None
+
+    async def _post(self, item: Claimed) -> tuple[AttemptResult, str | None]:
+        settings = self._services.settings
+        try:
+            await netguard.check_url(
+                item.url,
+                allow_private=settings.delivery_allow_private_targets,
+                allow_hint=ALLOW_HINT,
+            )
+        except TargetRefusedError as exc:
+            return AttemptResult(error=f"target refused: {exc}"), None
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            **webhook_headers(item.event_id, clock.utcnow(), item.body, item.secrets),
+        }
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._services.http.stream(
+                    "POST",
+                    item.url,
+                    content=item.body,
+                    headers=headers,
+                    follow_redirects=False,
+                    timeout=self._timeout,
+                ) as response:
+                    kept = await _read_prefix(response, RESPONSE_BODY_LIMIT)
+        except (TimeoutError, httpx.TimeoutException):
+            return AttemptResult(error=f"timed out after {self._timeout:g} s"), None
+        except httpx.HTTPError as exc:
+            return AttemptResult(error=f"{type(exc).__name__}: {exc}".rstrip(": ")), None
+        return (
+            AttemptResult(
+                status_code=response.status_code,
+                retry_after=response.headers.get("retry-after"),
+            ),
+            kept.decode("utf-8", errors="replace"),
+        )
+
+    async def _record(
+        self,
+        item: Claimed,
+        started: datetime,
+        latency_ms: int,
+        result: AttemptResult,
+        response_body: str | None,
+    ) -> Verdict:
+        now = clock.utcnow()
+        decision = decide(result, item.attempt_number, self._policy, now, self._rng)
+        async with self._services.sessions() as session, session.begin():
+            session.add(
+                DeliveryAttempt(
+                    delivery_id=item.delivery_id,
+                    number=item.attempt_number,
+                    attempted_at=started,
+                    status_code=result.status_code,
+                    latency_ms=latency_ms,
+                    error=result.error,
+                    response_body=response_body,
+                )
+            )
+            # Lock order subscriber → delivery, as in disabling, so the two cannot deadlock.
+            subscriber = await session.get(Subscriber, item.subscriber_id, with_for_update=True)
+            delivery = await session.get(Delivery, item.delivery_id, with_for_update=True)
+            if subscriber is None or delivery is None or delivery.lease_holder != self._holder:
+                log.warning(
+                    "delivery %s: lease lost before its outcome was recorded", item.delivery_id
+                )
+                return decision.verdict
+            if decision.verdict is Verdict.RETRY and not subscriber.active:
+                decision = Decision(Verdict.DEAD, reason=f"{decision.reason}; subscriber disabled")
+            self._apply(delivery, decision, result, now)
+            session.add(delivery)
+            if decision.verdict is Verdict.RETRY:
+                assert decision.next_attempt_at is not None
+                await reschedule_followers(session, delivery, decision.next_attempt_at)
+            else:
+                await release_next(session, delivery, now)
+            await self._track_health(session, subscriber, decision, now)
+        level = logging.INFO if decision.verdict is Verdict.SUCCEEDED else logging.WARNING
+        log.log(
+            level,
+            "delivery %s (%s → %s) attempt %d: %s%s",
+            item.delivery_id,
+            item.event_id,
+            item.subscriber_id,
+            item.attempt_number,
+            decision.verdict.value,
+            f" ({decision.reason})" if decision.reason else "",
+        )
+        return decision.verdict
+
+    @staticmethod
+    def _apply(
+        delivery: Delivery, decision: Decision, result: AttemptResult, now: datetime
+    ) -> None:
+        delivery.attempts += 1
+        delivery.last_status_code = result.status_code
+        delivery.last_error = decision.reason
+        delivery.lease_holder = None
+        delivery.lease_expires_at = None
+        if decision.verdict is Verdict.SUCCEEDED:
+            delivery.status = SUCCEEDED
+            delivery.delivered_at = now
+            delivery.next_attempt_at = None
+        elif decision.verdict is Verdict.RETRY:
+            delivery.next_attempt_at = decision.next_attempt_at
+        else:
+            delivery.status = DEAD
+            delivery.next_attempt_at = None
+
+    async def _track_health(
+        self, session: AsyncSession, subscriber: Subscriber, decision: Decision, now: datetime
+    ) -> None:
+        """A success ends a failing run; a run that lasts too long disables the subscriber."""
+        if decision.verdict is Verdict.SUCCEEDED:
+            if subscriber.failing_since is not None:
+                subscriber.failing_since = None
+                session.add(subscriber)
+            return
+        if not subscriber.active:
+            return
+        if decision.verdict is Verdict.GONE:
+            await disable_in_session(session, subscriber, decision.reason or "HTTP 410", now)
+            return
+        if subscriber.failing_since is None:
+            subscriber.failing_since = now
+            session.add(subscriber)
+            return
+        limit = timedelta(seconds=self._services.settings.delivery_disable_after_seconds)
+        if now - subscriber.failing_since >= limit:
+            await disable_in_session(
+                session,
+                subscriber,
+                f"failing continuously since {subscriber.failing_since.isoformat()}",
+                now,
+            )
+
+
+async def _read_prefix(response: httpx.Response, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the body; the rest is not downloaded."""
+    kept = bytearray()
+    async for chunk in response.aiter_bytes():
+        kept += chunk[: limit - len(kept)]
+        if len(kept) >= limit:
+            break
+    return bytes(kept)

@@ -1,0 +1,67 @@
+"""Outbound URLs that point into our own network are refused unless allowed."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from receiver.errors import TargetRefusedError
+from receiver.netguard import check_url, is_public_address, split_http_url
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "127.8.9.10",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+    ],
+)
+def test_private_addresses_are_not_public(address: str) -> None:
+    assert not is_public_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])
+def test_public_addresses_are(address: str) -> None:
+    assert is_public_address(ipaddress.ip_address(address))
+
+
+async def test_private_literals_and_localhost_are_refused() -> None:
+    for url in (
+        "http://127.0.0.1:8000/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://localhost/hook",
+    ):
+        with pytest.raises(TargetRefusedError, match="private, loopback or link-local"):
+            await check_url(url, allow_private=False, allow_hint="set X")
+        await check_url(url, allow_private=True)
+
+
+async def test_public_literal_passes() -> None:
+    await check_url("https://8.8.8.8/hook", allow_private=False)
+
+
+async def test_only_http_urls() -> None:
+    for url in ("ftp://example.com/x", "file:///etc/passwd", "http:///nohost", "hook"):
+        with pytest.raises(TargetRefusedError):
+            await check_url(url, allow_private=True)
+
+
+def test_ports() -> None:
+    assert split_http_url("https://example.com/x") == ("example.com", 443)
+    assert split_http_url("http://example.com:8080/x") == ("example.com", 8080)
+    with pytest.raises(ValueError, match="invalid port"):
+        split_http_url("http://example.com:99999/x")
