@@ -62,15 +62,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 f"database schema lacks revisions {', '.join(missing)}: run `genhook db upgrade`"
             )
         sessions = create_session_factory(engine)
+        ingestor = Ingestor(sessions)
         async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as http:
-            yield Services(
-                settings=settings,
-                engine=engine,
-                sessions=sessions,
-                tokens=CallbackTokens(load_service_secret(settings)),
-                ingestor=Ingestor(sessions),
-                http=http,
-                adapters=build_adapters(settings, http),
-            )
+            try:
+                yield Services(
+                    settings=settings,
+                    engine=engine,
+                    sessions=sessions,
+                    tokens=CallbackTokens(load_service_secret(settings)),
+                    ingestor=ingestor,
+                    http=http,
+                    adapters=build_adapters(settings, http),
+                )
+            finally:
+                await ingestor.aclose()
     finally:
         await engine.dispose()

@@ -8,14 +8,21 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from scripts.benchmarks import poller_claim
+from scripts.benchmarks import ingest, poller_claim
 
-SECTIONS = {"poller": poller_claim.run}
+SECTIONS = {
+    "ingest": ingest.run,
+    "poller": poller_claim.run,
+    "kill-check": ingest.run_kill_check,
+}
+DEFAULT = ("ingest", "poller")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
-    parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], default=list(SECTIONS))
+    parser.add_argument(
+        "sections", nargs="*", choices=[*SECTIONS, []], help=f"default: {' '.join(DEFAULT)}"
+    )
     parser.add_argument(
         "--postgres",
         metavar="URL",
@@ -25,7 +32,7 @@ def main() -> int:
     console = Console()
     engine = "PostgreSQL" if args.postgres else "SQLite (WAL, synchronous=FULL)"
     table = Table("measure", "value", "", "ratio", title=f"genhook benchmarks on {engine}")
-    for name in args.sections or SECTIONS:
+    for name in args.sections or DEFAULT:
         console.print(f"running {name}...", style="dim")
         for row in SECTIONS[name](args.postgres):
             table.add_row(*row)
