@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from receiver import clock
 from receiver.app import create_app
 from receiver.callback_urls import create_callback_url
+from receiver.cli_delivery import deliveries_app, subscribers_app, watch
 from receiver.demo import run_demo
 from receiver.errors import ConfigurationError, GenhookError
 from receiver.lifecycle import Status
@@ -34,6 +35,7 @@ from receiver.simulator.cli import simulate
 from receiver.stuck import stuck_reason, stuck_tasks
 from receiver.submit import SubmitRequest, Submitter
 from receiver.views import task_view
+from receiver.watch import exit_code, follow_task
 from receiver.worker import background_jobs, running_jobs
 from storage.claims import worker_id
 from storage.engine import create_engine
@@ -49,6 +51,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(deliveries_app, name="deliveries")
+app.command()(watch)
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -207,14 +212,14 @@ def submit(
 
     async def work(services: Services) -> dict[str, Any]:
         task = await Submitter(services).submit(SubmitRequest(provider, model, prompt, params))
-        if wait:
-            task = await wait_until_terminal(services, task.id, timeout)
+        if wait:  # the live event stream, as `genhook watch` reads it
+            return await follow_task(services, task.id, within=timeout)
         return task_view(task)
 
     view = _run(work)
     _print_json(view)
     if wait:
-        raise typer.Exit(_exit_code(view["status"]))
+        raise typer.Exit(exit_code(view))
 
 
 @app.command()
@@ -243,25 +248,6 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
         except orjson.JSONDecodeError:
             params[key] = raw
     return params
-
-
-async def wait_until_terminal(services: Services, task_id: str, limit_seconds: float) -> Task:
-    """Wait for the task to finish, reading our own database (never the provider)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_seconds
-    while True:
-        async with services.sessions() as session:
-            task = await session.get(Task, task_id)
-        assert task is not None
-        if Status(task.status).is_terminal or loop.time() >= deadline:
-            return task
-        await asyncio.sleep(0.5)
-
-
-def _exit_code(status: str) -> int:
-    if status == Status.COMPLETED:
-        return 0
-    return 1 if Status(status).is_terminal else 3
 
 
 @app.command()

@@ -70,6 +70,7 @@ async def enqueue_deliveries(
         if behind is not None and behind > now:
             due = behind
         delivery = Delivery(
+            event=event,
             event_id=event.id,
             subscriber_id=subscriber.id,
             task_id=event.task_id,

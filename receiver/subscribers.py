@@ -42,6 +42,7 @@ log = logging.getLogger("genhook.subscribers")
 EVENT_TYPES: tuple[str, ...] = tuple(e.value for e in EventType)
 ALLOW_HINT = "set GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS=true to allow it"
 MAX_URL_LENGTH = 2000
+_ACTIVE_KEY = "genhook.active_subscribers"  # session.info cache, see active_subscribers_for
 
 
 def parse_event_types(values: Iterable[str] | str | None) -> list[str]:
@@ -111,9 +112,17 @@ def subscriber_view(subscriber: Subscriber, *, with_secret: bool = False) -> dic
 
 
 async def active_subscribers_for(session: AsyncSession, event_type: str) -> Sequence[Subscriber]:
-    """Active subscribers that want ``event_type`` (the table is small: filter here)."""
-    rows = (await session.exec(select(Subscriber).where(col(Subscriber.active)))).all()
-    return [s for s in rows if wants(s, event_type)]
+    """Active subscribers that want ``event_type`` (the table is small: filter here).
+
+    Read once per transaction: a batched ingest records hundreds of events in one
+    transaction, and each statement is a round trip.
+    """
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_ACTIVE_KEY)
+    if cached is None or cached[0] is not transaction:
+        rows = (await session.exec(select(Subscriber).where(col(Subscriber.active)))).all()
+        cached = session.info[_ACTIVE_KEY] = (transaction, list(rows))
+    return [s for s in cached[1] if wants(s, event_type)]
 
 
 async def disable_in_session(

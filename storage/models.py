@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Index, LargeBinary, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import relationship
+from sqlmodel import Field, Relationship, SQLModel
 from ulid import ULID
 
 from storage.types import UTCDateTime
@@ -174,6 +175,12 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    # Only so the unit of work inserts an event before its deliveries when both are
+    # flushed together (batched ingest runs with autoflush off); never loaded.
+    event: OutboxEvent | None = Relationship(
+        sa_relationship=relationship(OutboxEvent, lazy="raise")
+    )
 
 
 class DeliveryAttempt(SQLModel, table=True):

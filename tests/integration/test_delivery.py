@@ -33,8 +33,16 @@ from receiver.services import Services, open_services
 from receiver.subscribers import Subscribers
 from storage.models import Delivery, OutboxEvent, Subscriber, Task
 from tests.conftest import FakeClock, make_settings
-from tests.support.delivery import attempts, deliveries, emit, make_task, subscriber
+from tests.support.delivery import (
+    attempts,
+    deliveries,
+    emit,
+    eventually,
+    make_task,
+    subscriber,
+)
 from tests.support.downstream import Reply, always, downstream, fail_then_accept
+from tests.support.harness import running_genhook
 
 ALLOW = {"delivery_allow_private_targets": True}
 
@@ -480,3 +488,56 @@ async def test_fan_out_follows_filters_and_the_transaction(
             outbox = (await session.exec(select(func.count()).select_from(OutboxEvent))).one()
             rows = (await session.exec(select(func.count()).select_from(Delivery))).one()
         assert (outbox, rows) == (2, 3)
+
+
+async def test_the_background_job_retries_on_the_scaled_schedule_in_real_time(
+    tmp_path: Path, database_url: str
+) -> None:
+    schedule = (0.3, 0.6)
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        **ALLOW,
+        run_background=True,
+        dispatch_tick_seconds=0.02,
+        delivery_schedule=schedule,
+        delivery_jitter=0.2,
+    )
+    async with (
+        downstream(fail_then_accept(2)) as receiver,
+        running_genhook(settings) as harness,
+    ):
+        await Subscribers(harness.services).add(receiver.url())
+        event_id = await emit(harness.services, await make_task(harness.services))
+
+        async def delivered() -> bool:
+            return bool(await deliveries(harness.services, status="succeeded"))
+
+        await eventually(delivered)
+        got = receiver.for_event(event_id)
+        assert len(got) == 3
+        gaps = [b.at - a.at for a, b in itertools.pairwise(got)]
+        for gap, (low, high) in zip(gaps, schedule_bounds(Policy(schedule, 0.2)), strict=True):
+            assert low - 0.01 <= gap <= high + 0.5, gaps  # never early; late by a tick or so
+
+
+async def test_events_and_deliveries_written_in_one_flush(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Batched ingest applies many snapshots with autoflush off and flushes once at
+    commit: each event must still be inserted before the deliveries that refer to it."""
+    async with opened(tmp_path, database_url) as s:
+        await Subscribers(s).add("http://127.0.0.1:9/hook")
+        task_ids = [await make_task(s) for _ in range(3)]
+        async with s.sessions() as session:
+            tasks = [await session.get(Task, task_id) for task_id in task_ids]
+        # tasks from another session: only events and deliveries are in this flush
+        async with s.sessions() as session, session.begin():
+            with session.no_autoflush:
+                for task in tasks:
+                    assert task is not None
+                    for event_type in (EventType.PROCESSING, EventType.COMPLETED):
+                        await record_event(session, task, event_type, clock.utcnow())
+        rows = await deliveries(s)
+        assert len(rows) == 6
+        assert len({d.event_id for d in rows}) == 6

@@ -1,0 +1,240 @@
+"""Issue 5 through the command line, on SQLite and PostgreSQL.
+
+The main flow runs the real ``genhook`` executable next to an in-process genhook
+server (dispatcher on) and the provider simulator: ``submit --wait`` (on the event
+stream), the provider's callback, the subscriber receives ``task.completed`` with
+result URLs, ``watch --download`` saves the images. The remaining command checks use typer's
+runner in-process: the same code, without paying a process start per assertion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from standardwebhooks import Webhook
+from typer.testing import CliRunner
+
+from receiver.cli import app
+from receiver.dispatcher import Dispatcher
+from receiver.lifecycle import EventType
+from receiver.services import open_services
+from receiver.subscribers import Subscribers
+from receiver.watch import EXIT_TIMED_OUT, follow_task
+from tests.conftest import TEST_SECRET, make_settings
+from tests.support.delivery import deliveries, emit, eventually, make_task
+from tests.support.downstream import Reply, always, downstream
+from tests.support.process import run_cli
+from tests.support.simulated import MODELS, SIM_KEY, simulated_genhook
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def cli_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENHOOK_")}
+    env.update(
+        GENHOOK_DATA_DIR=str(tmp_path / "data"),
+        GENHOOK_DATABASE_URL=database_url,
+        GENHOOK_SECRET=TEST_SECRET,
+        GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS="true",
+        GENHOOK_EVENTS_POLL_SECONDS="0.05",
+        **extra,
+    )
+    return env
+
+
+async def test_subscribe_submit_wait_receive_and_watch(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        run_background=True,
+        dispatch_tick_seconds=0.05,
+        delivery_allow_private_targets=True,
+    )
+    async with downstream() as receiver, simulated_genhook(settings) as world:
+        env = cli_env(
+            tmp_path,
+            database_url,
+            GENHOOK_PUBLIC_URL=world.genhook.base_url,
+            GENHOOK_APIMODELS_BASE_URL=world.sim_url,
+            GENHOOK_APIMODELS_API_KEY=SIM_KEY,
+        )
+
+        async def cli(*args: str) -> tuple[int, str, str]:
+            done = await asyncio.to_thread(run_cli, env, *args)
+            return done.returncode, done.stdout, done.stderr
+
+        # (the subscriber commands themselves are tested below, without a process each)
+        subscriber = await Subscribers(world.genhook.services).add(
+            receiver.url(), "task.completed,task.failed"
+        )
+        secret = subscriber.secret
+
+        code, out, err = await cli(
+            "submit",
+            "apimodels",
+            "--model",
+            MODELS["apimodels"],
+            "--prompt",
+            "a fox",
+            "--wait",
+            "--timeout",
+            "30",
+        )
+        assert code == 0, (out, err)
+        task = json.loads(out)
+        assert task["status"] == "completed"
+        assert task["last_source"] == "callback"
+        assert task["result_urls"]
+
+        async def received() -> bool:
+            return bool(receiver.received)
+
+        await eventually(received)
+        (request,) = receiver.received  # only task.completed was asked for, and only once
+        payload = Webhook(secret).verify(request.body, request.headers)
+        assert payload["type"] == "task.completed"
+        assert payload["data"]["id"] == task["id"]
+        assert payload["data"]["result_urls"] == task["result_urls"]
+
+        images = tmp_path / "images"
+        code, out, err = await cli("watch", task["id"], "--download", str(images), "--json")
+        assert code == 0, err
+        assert json.loads(out)["id"] == task["id"]
+        saved = sorted(images.iterdir())
+        assert len(saved) == len(task["result_urls"])
+        assert all(p.read_bytes().startswith(PNG_MAGIC) for p in saved)
+        assert not list(images.glob("*.part"))
+        (delivery,) = await deliveries(world.genhook.services)
+        assert (delivery.event_id, delivery.status, delivery.attempts) == (
+            payload["id"],
+            "succeeded",
+            1,
+        )
+
+
+@pytest.fixture
+def runner(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CliRunner]:
+    for name, value in cli_env(tmp_path, database_url).items():
+        if name.startswith("GENHOOK_"):
+            monkeypatch.setenv(name, value)
+    yield CliRunner()
+
+
+async def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
+    result = await asyncio.to_thread(runner.invoke, app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+async def test_subscriber_commands(runner: CliRunner) -> None:
+    secret = "whsec_" + "B" * 43 + "="
+    code, out, err = await invoke(
+        runner, "subscribers", "add", "http://127.0.0.1:9/h", "--secret", secret
+    )
+    assert code == 0, err
+    sub = json.loads(out)
+    assert sub["secret"] == secret and sub["event_types"] == []
+
+    for args, words in (
+        (["ftp://x/y"], "not an http:// or https:// URL"),
+        (["http://127.0.0.1:9/h", "--events", "task.done"], "unknown event type 'task.done'"),
+        (["http://127.0.0.1:9/h", "--secret", "whsec_short"], "not valid base64"),
+    ):
+        code, _, err = await invoke(runner, "subscribers", "add", *args)
+        assert code == 1, args
+        assert words in " ".join(err.split()), err
+
+    code, out, _ = await invoke(runner, "subscribers", "list", "--json")
+    (listed,) = [json.loads(line) for line in out.splitlines()]
+    assert listed["id"] == sub["id"] and "secret" not in listed
+
+    code, _, err = await invoke(runner, "subscribers", "disable", sub["id"], "--reason", "moving")
+    assert code == 0 and "disabled" in err
+    code, out, _ = await invoke(runner, "subscribers", "show", sub["id"])
+    assert json.loads(out)["disabled_reason"] == "moving"
+    code, _, _ = await invoke(runner, "subscribers", "enable", sub["id"])
+    code, out, _ = await invoke(runner, "subscribers", "rotate", sub["id"])
+    rotated = json.loads(out)
+    assert rotated["secret"] != secret and rotated["active"] is True
+
+    code, _, _ = await invoke(runner, "subscribers", "remove", sub["id"])
+    assert code == 0
+    code, _, err = await invoke(runner, "subscribers", "remove", sub["id"])
+    assert code == 1 and "no subscriber" in err
+
+
+async def test_deliveries_list_and_replay_commands(
+    runner: CliRunner, tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(
+        tmp_path, database_url, delivery_allow_private_targets=True, delivery_schedule=()
+    )
+    async with (
+        open_services(settings) as services,
+        downstream(always(Reply(503))) as receiver,
+    ):
+        code, out, err = await invoke(runner, "subscribers", "add", receiver.url())
+        sub_id = json.loads(out)["id"]
+        event_id = await emit(services, await make_task(services))
+        dispatcher = Dispatcher(services, holder="cli-test", rng=random.Random(0))
+        await dispatcher.dispatch_once()
+
+        code, out, err = await invoke(runner, "deliveries", "list", "--dead", "--json")
+        assert code == 0, err
+        (row,) = [json.loads(line) for line in out.splitlines()]
+        assert row["event_id"] == event_id and row["last_error"].startswith("HTTP 503")
+        code, out, _ = await invoke(runner, "deliveries", "show", str(row["id"]))
+        assert [a["status_code"] for a in json.loads(out)["attempts"]] == [503]
+
+        code, _, err = await invoke(
+            runner, "deliveries", "replay", "--subscriber", sub_id, "--since", "soon"
+        )
+        assert code == 2 and "neither an ISO 8601 time" in " ".join(err.split())
+        receiver.answer = always(Reply(200))
+        code, _, err = await invoke(
+            runner, "deliveries", "replay", "--subscriber", sub_id, "--dead", "--event", event_id
+        )
+        assert code == 0 and "re-queued 1" in err
+        await dispatcher.dispatch_once()
+        assert [d.status for d in await deliveries(services)] == ["succeeded"]
+        code, out, _ = await invoke(runner, "deliveries", "list", "--dead", "--json")
+        assert out.strip() == ""
+
+
+async def test_watch_exit_codes(runner: CliRunner, tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url, events_poll_seconds=0.02)
+    async with open_services(settings) as services:
+        code, _, err = await invoke(runner, "watch", "tsk_nope")
+        assert code == 2 and "no task with id 'tsk_nope'" in err
+
+        task_id = await make_task(services)
+        watching = asyncio.create_task(invoke(runner, "watch", task_id))
+        await asyncio.sleep(0.5)
+        await emit(services, task_id, EventType.PROCESSING, status="processing")
+        await emit(
+            services,
+            task_id,
+            EventType.FAILED,
+            status="failed",
+            error_code="content_policy",
+            error_message="refused",
+        )
+        code, out, _ = await asyncio.wait_for(watching, 20)
+        assert code == 1
+        lines = out.splitlines()
+        assert lines[0].startswith("now") and "pending" in lines[0]
+        assert any(line.startswith("task.processing") for line in lines)
+        assert "error: content_policy: refused" in out
+
+        still = await make_task(services)
+        view = await follow_task(services, still, within=0.2)
+        assert view["status"] == "pending"
+        code, _, _ = await invoke(runner, "watch", still, "--timeout", "0.2")
+        assert code == EXIT_TIMED_OUT
