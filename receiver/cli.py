@@ -152,6 +152,8 @@ def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    # APScheduler logs every run of every job at INFO: several lines a second.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @db_app.command("upgrade")

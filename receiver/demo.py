@@ -2,7 +2,8 @@
 
 ``scripts/run`` starts it next to the server when no provider keys are set, so a new
 user sees real work on the bundled simulator: submissions, callbacks arriving, and
-tasks completing, without a key or a public URL.
+tasks completing, without a key or a public URL, and (``receiver.demo_delivery``)
+their events on the live stream and as signed webhooks to a demo subscriber.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from receiver.demo_delivery import DemoWebhooks, demo_webhooks
 from receiver.lifecycle import Status
 from receiver.services import Services
 from receiver.submit import SubmissionRefused, SubmitRequest, Submitter
@@ -45,23 +47,33 @@ async def run_demo(services: Services, console: Console, *, within: float = 120)
     """Submit :data:`DEMO_JOBS` and render their progress until all are terminal."""
     submitter = Submitter(services)
     task_ids: list[str] = []
-    for job in DEMO_JOBS:
-        try:
-            task_ids.append((await submitter.submit(job)).id)
-        except SubmissionRefused as exc:  # the catalog changed under the demo
-            console.print(f"[red]demo job for {job.provider} refused:[/red] {exc}")
+    # A throwaway subscriber and the live stream, shown under the table.
+    async with demo_webhooks(services, task_ids) as downstream:
+        for job in DEMO_JOBS:
+            try:
+                task_ids.append((await submitter.submit(job)).id)
+            except SubmissionRefused as exc:  # the catalog changed under the demo
+                console.print(f"[red]demo job for {job.provider} refused:[/red] {exc}")
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    tasks: list[Task] = []
-    with Live(console=console, refresh_per_second=4) as live:
-        while True:
-            tasks = await _load(services, task_ids)
-            live.update(_table(tasks))
-            if all(Status(t.status).is_terminal for t in tasks) or loop.time() > deadline:
-                break
-            await asyncio.sleep(0.25)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        tasks: list[Task] = []
+        with Live(console=console, refresh_per_second=4) as live:
+            while True:
+                tasks = await _load(services, task_ids)
+                live.update(Group(_table(tasks), downstream.table()))
+                finished = all(Status(t.status).is_terminal for t in tasks)
+                if finished and (downstream.note or _all_delivered(tasks, downstream)):
+                    break
+                if loop.time() > deadline:
+                    break
+                await asyncio.sleep(0.25)
     return tasks
+
+
+def _all_delivered(tasks: Sequence[Task], downstream: DemoWebhooks) -> bool:
+    """Each task's final event has reached the demo subscriber."""
+    return all(f"task.{t.status}" in downstream.received_types(t.id) for t in tasks)
 
 
 async def _load(services: Services, task_ids: Sequence[str]) -> list[Task]:

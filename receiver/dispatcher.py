@@ -238,6 +238,12 @@ class Dispatcher:
         now = clock.utcnow()
         decision = decide(result, item.attempt_number, self._policy, now, self._rng)
         async with self._services.sessions() as session, session.begin():
+            # Lock order subscriber → delivery, as in disabling, so the two cannot deadlock.
+            subscriber = await session.get(Subscriber, item.subscriber_id, with_for_update=True)
+            delivery = await session.get(Delivery, item.delivery_id, with_for_update=True)
+            if subscriber is None or delivery is None:
+                log.info("delivery %s: its subscriber was removed meanwhile", item.delivery_id)
+                return decision.verdict
             session.add(
                 DeliveryAttempt(
                     delivery_id=item.delivery_id,
@@ -249,10 +255,7 @@ class Dispatcher:
                     response_body=response_body,
                 )
             )
-            # Lock order subscriber → delivery, as in disabling, so the two cannot deadlock.
-            subscriber = await session.get(Subscriber, item.subscriber_id, with_for_update=True)
-            delivery = await session.get(Delivery, item.delivery_id, with_for_update=True)
-            if subscriber is None or delivery is None or delivery.lease_holder != self._holder:
+            if delivery.lease_holder != self._holder:
                 log.warning(
                     "delivery %s: lease lost before its outcome was recorded", item.delivery_id
                 )
