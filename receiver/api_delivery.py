@@ -35,8 +35,15 @@ from receiver.stream import get_events
 from receiver.subscribers import Subscribers, subscriber_view
 
 MAX_PAGE = 200
+MAX_ID = 2**31 - 1  # deliveries.id is a 32-bit integer on PostgreSQL
+NUL_MESSAGE = "parameters cannot contain NUL characters"
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def has_nul(*values: object) -> bool:
+    """Text with NUL cannot be stored or compared in PostgreSQL: refuse it up front."""
+    return any(isinstance(v, str) and "\x00" in v for v in values)
 
 
 def _services(request: Request) -> Services:
@@ -48,6 +55,8 @@ def _refusals(handler: Handler) -> Handler:
     """Map the delivery error family onto HTTP answers."""
 
     async def wrapped(request: Request) -> Response:
+        if has_nul(*request.path_params.values(), *request.query_params.values()):
+            return error(422, "invalid_request", NUL_MESSAGE)
         try:
             return await handler(request)
         except (InvalidSubscriberError, TargetRefusedError) as exc:
@@ -79,6 +88,13 @@ class ReplayBody(BaseModel):
     since: str | None = None
     event: str | None = None
     dead: bool = False
+
+    @field_validator("subscriber", "event")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if has_nul(value):
+            raise ValueError(NUL_MESSAGE)
+        return value
 
     @field_validator("since")
     @classmethod
@@ -149,6 +165,8 @@ async def get_deliveries(request: Request) -> Response:
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError
         cursor = int(params["cursor"]) if params.get("cursor") else None
+        if cursor is not None and not 1 <= cursor <= MAX_ID:
+            raise ValueError
     except ValueError:
         return error(422, "invalid_request", f"limit must be 1 to {MAX_PAGE}, cursor a delivery id")
     status = params.get("status")
@@ -171,8 +189,10 @@ async def get_deliveries(request: Request) -> Response:
 async def get_delivery(request: Request) -> Response:
     try:
         delivery_id = int(request.path_params["delivery_id"])
+        if not 1 <= delivery_id <= MAX_ID:
+            raise ValueError
     except ValueError:
-        return error(404, "delivery_not_found", "delivery ids are integers")
+        return error(404, "delivery_not_found", "no such delivery (ids are positive integers)")
     delivery, event_type, attempts = await Deliveries(_services(request)).get(delivery_id)
     return JSONResponse(
         {**delivery_view(delivery, event_type), "attempts": [attempt_view(a) for a in attempts]}

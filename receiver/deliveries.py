@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, update
@@ -142,18 +142,22 @@ class ReplayRequest:
 def parse_since(value: str, now: datetime) -> datetime:
     """``--since``: an ISO 8601 time with a zone, or an age such as ``30m``, ``2h``, ``3d``."""
     text = value.strip()
-    match = _DURATION.match(text.lower())
-    if match:
-        return now - timedelta(seconds=float(match[1]) * _UNITS[match[2]])
     try:
+        match = _DURATION.match(text.lower())
+        if match:
+            return now - timedelta(seconds=float(match[1]) * _UNITS[match[2]])
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            raise ValueError(f"{value!r} needs a time zone (e.g. a trailing Z)")
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range") from None
+    except ValueError as exc:
+        if "time zone" in str(exc):
+            raise
         raise ValueError(
             f"{value!r} is neither an ISO 8601 time nor an age like 30m, 2h or 3d"
         ) from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} needs a time zone (e.g. a trailing Z)")
-    return parsed
 
 
 def delivery_view(delivery: Delivery, event_type: str | None = None) -> dict[str, Any]:

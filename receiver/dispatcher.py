@@ -219,6 +219,9 @@ class Dispatcher:
             return AttemptResult(error=f"timed out after {self._timeout:g} s"), None
         except httpx.HTTPError as exc:
             return AttemptResult(error=f"{type(exc).__name__}: {exc}".rstrip(": ")), None
+        except Exception as exc:  # a failed attempt, whatever broke: never the whole pass
+            log.exception("delivery %s: unexpected error while sending", item.delivery_id)
+            return AttemptResult(error=f"{type(exc).__name__}: {exc}".rstrip(": ")), None
         return (
             AttemptResult(
                 status_code=response.status_code,

@@ -220,12 +220,14 @@ async def get_events(request: Request) -> Response:
             "unknown_event_type",
             f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}",
         )
+    last_event_id = request.headers.get("last-event-id") or params.get("last_event_id")
+    if any("\x00" in v for v in (params.get("task_id") or "", last_event_id or "")):
+        return error(422, "invalid_request", "parameters cannot contain NUL characters")
     filters = EventFilter(task_id=params.get("task_id") or None, types=types)
     if filters.task_id is not None:
         async with services.sessions() as session:
             if await session.get(Task, filters.task_id) is None:
                 return error(404, "task_not_found", f"no task with id {filters.task_id!r}")
-    last_event_id = request.headers.get("last-event-id") or params.get("last_event_id")
     stream = stream_for(services)
     try:
         position = await stream.start(filters, last_event_id)

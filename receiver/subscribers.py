@@ -70,6 +70,8 @@ def validate_url_syntax(url: str) -> str:
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise InvalidSubscriberError("invalid_url", f"URL longer than {MAX_URL_LENGTH} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise InvalidSubscriberError("invalid_url", "a URL cannot contain control characters")
     try:
         netguard.split_http_url(url)
     except ValueError as exc:

@@ -541,3 +541,21 @@ async def test_events_and_deliveries_written_in_one_flush(
         rows = await deliveries(s)
         assert len(rows) == 6
         assert len({d.event_id for d in rows}) == 6
+
+
+async def test_an_unexpected_send_error_is_one_failed_attempt(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with opened(tmp_path, database_url) as s:
+        await Subscribers(s).add("http://127.0.0.1:9/hook")
+        await emit(s, await make_task(s))
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise ValueError("boom")
+
+        monkeypatch.setattr(s.http, "stream", broken)
+        report = await dispatcher(s).dispatch_once()
+        assert report.verdicts == {"retry": 1}
+        (delivery,) = await deliveries(s)
+        assert delivery.last_error == "ValueError: boom"
+        assert delivery.lease_holder is None

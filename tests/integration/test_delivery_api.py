@@ -144,3 +144,32 @@ async def test_delivery_routes_need_the_token(tmp_path: Path, database_url: str)
             "/api/subscribers", headers={"authorization": "Bearer s3cret"}
         )
         assert ok.status_code == 200
+
+
+async def test_odd_parameters_are_refused_not_crashes(genhook: Harness) -> None:
+    client = genhook.client
+    cases = [
+        ("GET", "/api/deliveries", {"params": {"cursor": str(10**18)}}, 422),
+        ("GET", "/api/deliveries/99999999999999", {}, 404),
+        # NUL in a URL: refused by whichever layer sees it first (400 or 422)
+        ("GET", "/api/deliveries", {"params": {"subscriber": "a\x00b"}}, 4),
+        ("GET", "/api/events", {"params": {"task_id": "tsk\x00"}}, 4),
+        ("POST", "/api/subscribers", {"json": {"url": "http://8.8.8.8/\x00"}}, 422),
+        (
+            "POST",
+            "/api/deliveries/replay",
+            {"json": {"subscriber": "s", "since": "99999999w"}},
+            422,
+        ),
+        ("POST", "/api/deliveries/replay", {"json": {"subscriber": "s\x00"}}, 422),
+        (
+            "POST",
+            "/api/deliveries/replay",
+            {"json": {"subscriber": "s", "since": "0001-01-01T00:00:00+10:00"}},
+            422,
+        ),
+    ]
+    for method, path, kwargs, status in cases:
+        response = await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+        got = response.status_code // 100 if status == 4 else response.status_code
+        assert got == status, (path, kwargs, response.text)
