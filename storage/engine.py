@@ -9,16 +9,26 @@ SQLAlchemy, not the ``sqlite3`` module, emits ``BEGIN``: by default ``BEGIN
 IMMEDIATE``, so a transaction that reads then writes takes the write lock up front
 instead of failing with "database is locked" when it tries to upgrade. Read-only
 work opts out with :data:`READ_ONLY` and runs as a plain deferred transaction.
+
+Writers of one process also queue on an ``asyncio.Lock`` before ``BEGIN
+IMMEDIATE``. SQLite's own busy handler waits by *sleeping* in growing steps, so a
+handful of coroutines contending for the write lock on pooled connections would
+spend most of their time asleep (measured: 33 callbacks/s). With the lock they wait
+their turn in the event loop and only other processes meet the busy handler.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import UnsupportedDatabaseError
@@ -74,9 +84,37 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> AsyncEngine
             cursor.execute(pragma)
         cursor.close()
 
+    write_lock = asyncio.Lock()
+
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Connection) -> None:
-        read_only = connection.get_execution_options().get("genhook_read_only", False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get("genhook_read_only", False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        await_(_acquire(write_lock))
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            write_lock.release()
+            raise
+        connection.info[_HOLDS_WRITE_LOCK] = True
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _end(connection: Connection) -> None:
+        if connection.info.pop(_HOLDS_WRITE_LOCK, False):
+            write_lock.release()
 
     return engine
+
+
+_HOLDS_WRITE_LOCK = "genhook_holds_write_lock"
+
+
+async def _acquire(lock: asyncio.Lock) -> None:
+    """Wait for this process's SQLite write turn, as long as SQLite itself would."""
+    try:
+        await asyncio.wait_for(lock.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+    except TimeoutError:
+        cause = sqlite3.OperationalError("database is locked (by a writer in this process)")
+        raise OperationalError("BEGIN IMMEDIATE", None, cause) from None

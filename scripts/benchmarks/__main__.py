@@ -8,14 +8,15 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from scripts.benchmarks import ingest, poller_claim
+from scripts.benchmarks import end_to_end, ingest, poller_claim
 
 SECTIONS = {
     "ingest": ingest.run,
+    "e2e": end_to_end.run,
     "poller": poller_claim.run,
     "kill-check": ingest.run_kill_check,
 }
-DEFAULT = ("ingest", "poller")
+DEFAULT = ("ingest", "e2e", "poller")
 
 
 def main() -> int:
