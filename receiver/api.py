@@ -14,14 +14,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver.callback_urls import NoCallbacksError, create_callback_url
+from receiver.deliveries import delivery_view
 from receiver.errors import UnknownProviderError
 from receiver.http import JSONResponse, error
 from receiver.services import Services
 from receiver.submit import SubmissionRefused, SubmitRequest, Submitter, TrackRefused
-from receiver.views import event_view, snapshot_view, task_view
+from receiver.views import asset_view, event_view, snapshot_view, task_view
 from storage.engine import READ_ONLY
 from storage.models import Task
-from storage.queries import TaskFilter, events_for, list_tasks, snapshots_for
+from storage.queries import (
+    TaskFilter,
+    assets_for,
+    deliveries_for,
+    events_for,
+    list_tasks,
+    snapshots_for,
+)
 
 MAX_PAGE = 200
 
@@ -126,11 +134,16 @@ async def get_task(request: Request) -> Response:
             return error(404, "task_not_found", f"no task with id {task_id!r}")
         snapshots = await snapshots_for(session, task_id)
         events = await events_for(session, task_id)
+        deliveries = await deliveries_for(session, task_id)
+        assets = await assets_for(session, task_id)
+    base_url = _services(request).settings.public_url
     return JSONResponse(
         {
             **task_view(task),
             "snapshots": [snapshot_view(s) for s in snapshots],
             "events": [event_view(e) for e in events],
+            "deliveries": [delivery_view(d, event_type) for d, event_type in deliveries],
+            "assets": [asset_view(a, base_url) for a in assets],
         }
     )
 

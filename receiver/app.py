@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver import api, api_delivery
+from receiver import api, api_delivery, asset_routes
 from receiver.auth import AdminAuthMiddleware
 from receiver.callbacks import receive_callback
 from receiver.http import error
@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/callbacks/{provider}/{token}", receive_callback, methods=["POST"]),
             *api.routes,
             *api_delivery.routes,
+            *asset_routes.routes,
         ],
         middleware=[Middleware(AdminAuthMiddleware, api_token=token)],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},

@@ -4,6 +4,7 @@ Without ``GENHOOK_API_TOKEN`` the server refuses to bind a public address (see
 ``cli.serve``), and this middleware is the second line: a request that still arrives
 from a non-loopback client (e.g. through a proxy that forwards the real address) is
 refused. Callback routes are not covered: their URL token is their credential.
+The mirrored result images (``/assets/...``) follow the same rule as the API.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from receiver.http import error
 from receiver.settings import is_loopback_host
 
-PROTECTED_PREFIXES = ("/api/",)
+PROTECTED_PREFIXES = ("/api/", "/assets/")
 
 
 class AdminAuthMiddleware:

@@ -77,3 +77,27 @@ class EventNotFoundError(DeliveryError):
     def __init__(self, event_id: str) -> None:
         super().__init__(f"no event with id {event_id!r}")
         self.event_id = event_id
+
+
+class AssetError(GenhookError):
+    """Mirroring one result image did not work; ``code`` says why in one word.
+
+    Two kinds, because the mirror treats them differently: a refusal is final (the
+    source will not become acceptable by asking again), a failure is retried with
+    backoff until the result URL expires.
+    """
+
+    code = "asset_error"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AssetRefusedError(AssetError):
+    """Not an image we keep: wrong content type, over the size limit, a private
+    address (directly or by redirect), a URL we cannot request."""
+
+
+class AssetFetchFailedError(AssetError):
+    """The download failed in a way a later attempt may not (network, 5xx, 429...)."""

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from receiver.asset_queue import enqueue_assets
 from receiver.deliveries import enqueue_deliveries
 from receiver.lifecycle import EventType
 from receiver.views import iso, task_view
@@ -21,7 +22,8 @@ async def record_event(
     session: AsyncSession, task: Task, event_type: EventType, now: datetime
 ) -> OutboxEvent:
     """Add the event for ``task`` (as it is now) to the caller's transaction, with one
-    webhook delivery per active subscriber that wants it."""
+    webhook delivery per active subscriber that wants it (and, for a completion, one
+    asset row per result image to mirror)."""
     event_id = new_event_id()
     payload = {
         "id": event_id,
@@ -34,4 +36,6 @@ async def record_event(
     )
     session.add(event)
     await enqueue_deliveries(session, event, now)
+    if event_type is EventType.COMPLETED:  # its result images, for the mirror
+        await enqueue_assets(session, task, now)
     return event

@@ -100,6 +100,43 @@ class Settings(BaseSettings):
         description="how long the live stream waits for an event id still being committed",
     )
 
+    # Result-image mirroring (receiver.assets) and the /assets route.
+    assets_mirror: bool = Field(
+        default=True,
+        description="download completed tasks' result images into the asset store",
+    )
+    assets_dir: Path | None = Field(
+        default=None, description="where mirrored images are stored; default: data_dir/assets"
+    )
+    assets_max_bytes: int = Field(
+        default=50 * 1024 * 1024, gt=0, description="largest result image kept (bytes)"
+    )
+    assets_allow_private: bool = Field(
+        default=False,
+        description="allow result URLs on private, loopback or link-local addresses "
+        "(the local simulator needs it)",
+    )
+    assets_retry_horizon_seconds: float = Field(
+        default=24 * 3600,
+        gt=0,
+        description="how long after completion a failing download is retried when the "
+        "provider gives no expires_at",
+    )
+    assets_retry_first_seconds: float = Field(
+        default=10, gt=0, description="wait before the second download attempt; doubles"
+    )
+    assets_retry_max_seconds: float = Field(
+        default=1800, gt=0, description="longest wait between download attempts"
+    )
+    assets_timeout_seconds: float = Field(
+        default=120, gt=0, description="most time one image download may take"
+    )
+    assets_tick_seconds: float = Field(
+        default=1.0, gt=0, description="how often the mirror looks for images to download"
+    )
+    assets_batch_size: int = Field(default=16, gt=0, description="images claimed per pass")
+    assets_concurrency: int = Field(default=4, gt=0, description="parallel downloads per pass")
+
     stuck_after_seconds: float = Field(
         default=120, gt=0, description="age after which an unfinished task counts as stuck"
     )
@@ -175,6 +212,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'genhook.db').resolve()}"
+
+    @property
+    def resolved_assets_dir(self) -> Path:
+        """Where mirrored images live: explicit, or ``assets`` in the data dir."""
+        return self.assets_dir if self.assets_dir is not None else self.data_dir / "assets"
 
     @property
     def is_embedded_sqlite(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage.models import OutboxEvent, Snapshot, Task
+from storage.models import Asset, OutboxEvent, Snapshot, Task
 
 
 def iso(value: datetime | None) -> str | None:
@@ -28,6 +28,9 @@ def task_view(task: Task) -> dict[str, Any]:
         "model": task.model,
         "status": task.status,
         "result_urls": list(task.result_urls),
+        # genhook's own copies (receiver.assets), in the same order; empty until all
+        # result images are stored, then set together with task.assets_ready.
+        "asset_urls": list(task.asset_urls or []),
         "error": (
             {"code": task.error_code, "message": task.error_message}
             if task.error_code or task.error_message
@@ -71,3 +74,25 @@ def snapshot_view(snapshot: Snapshot) -> dict[str, Any]:
 
 def event_view(event: OutboxEvent) -> dict[str, Any]:
     return event.payload
+
+
+def asset_view(asset: Asset, base_url: str) -> dict[str, Any]:
+    """One result image: where it came from, what mirroring it came to, our copy."""
+    return {
+        "position": asset.position,
+        "status": asset.status,
+        "source_url": asset.source_url,
+        "url": f"{base_url}/assets/{asset.local_path}" if asset.local_path else None,
+        "local_path": asset.local_path,
+        "content_type": asset.content_type,
+        "byte_size": asset.byte_size,
+        "sha256": asset.sha256,
+        "width": asset.width,
+        "height": asset.height,
+        "downloaded_at": iso(asset.downloaded_at),
+        "attempts": asset.attempts,
+        "next_attempt_at": iso(asset.next_attempt_at),
+        "error": (
+            {"code": asset.error_code, "message": asset.error_message} if asset.error_code else None
+        ),
+    }

@@ -1,4 +1,5 @@
-"""The tables: tasks, the inbox of snapshots, and the outbox of events.
+"""The tables: tasks, the inbox of snapshots, the outbox of events, downstream
+deliveries, and the mirrored result images (assets).
 
 Schema changes go through Alembic (``storage/migrations``); these classes and the
 migrations must agree, which ``tests/integration/test_migrations.py`` checks.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import relationship
 from sqlmodel import Field, Relationship, SQLModel
 from ulid import ULID
@@ -66,6 +67,8 @@ class Task(SQLModel, table=True):
     provider_cost_ms: int | None = None
     result_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_source: str | None = Field(default=None, max_length=16)
+    # Our own copies of the result images (receiver.assets): set once all are stored.
+    asset_urls: list[str] | None = Field(default=None, sa_type=JSON)
 
     deadline_at: datetime = Field(sa_type=UTCDateTime)
     next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -196,3 +199,43 @@ class DeliveryAttempt(SQLModel, table=True):
     latency_ms: int
     error: str | None = Field(default=None, sa_type=Text)
     response_body: str | None = Field(default=None, sa_type=Text)
+
+
+class Asset(SQLModel, table=True):
+    """One result image of a completed task, and what mirroring it came to.
+
+    Written with the ``task.completed`` event (``status`` pending, due now), then
+    claimed by the mirror like polls and deliveries: ``next_attempt_at`` is the due
+    column and is NULL once the image is ``stored``, ``refused`` or ``failed``.
+    ``local_path`` is the path under the asset store's root (``<task id>/<n>.<ext>``),
+    which is also the key in a remote store. ``expires_at`` is the provider's
+    ``expires_at`` for the URL, the mirror's retry deadline when known.
+    """
+
+    __tablename__ = "assets"
+    __table_args__ = (
+        UniqueConstraint("task_id", "position", name="uq_assets_task_position"),
+        Index("ix_assets_next_attempt_at", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str = Field(foreign_key="tasks.id", max_length=40)
+    position: int
+    source_url: str = Field(sa_type=Text)
+    status: str = Field(default="pending", max_length=16)
+    local_path: str | None = Field(default=None, max_length=200)
+    content_type: str | None = Field(default=None, max_length=40)
+    byte_size: int | None = Field(default=None, sa_type=BigInteger)
+    sha256: str | None = Field(default=None, max_length=64)
+    width: int | None = None
+    height: int | None = None
+    downloaded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    error_code: str | None = Field(default=None, max_length=40)
+    error_message: str | None = Field(default=None, sa_type=Text)
+    lease_holder: str | None = Field(default=None, max_length=100)
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

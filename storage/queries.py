@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import OutboxEvent, Snapshot, Task
+from storage.models import Asset, Delivery, OutboxEvent, Snapshot, Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +50,34 @@ async def snapshots_for(session: AsyncSession, task_id: str) -> Sequence[Snapsho
 async def events_for(session: AsyncSession, task_id: str) -> Sequence[OutboxEvent]:
     query = select(OutboxEvent).where(OutboxEvent.task_id == task_id).order_by(col(OutboxEvent.seq))
     return (await session.exec(query)).all()
+
+
+async def assets_for(session: AsyncSession, task_id: str) -> Sequence[Asset]:
+    query = select(Asset).where(Asset.task_id == task_id).order_by(col(Asset.position))
+    return (await session.exec(query)).all()
+
+
+async def deliveries_for(session: AsyncSession, task_id: str) -> list[tuple[Delivery, str]]:
+    """The task's webhook deliveries, oldest first, each with its event type."""
+    query = (
+        select(Delivery, OutboxEvent.type)
+        .join(OutboxEvent, col(OutboxEvent.id) == col(Delivery.event_id))
+        .where(col(Delivery.task_id) == task_id)
+        .order_by(col(Delivery.id))
+    )
+    return [(delivery, event_type) for delivery, event_type in (await session.exec(query)).all()]
+
+
+async def stored_assets_for(session: AsyncSession, task_ids: Sequence[str]) -> dict[str, Asset]:
+    """The first stored image of each of ``task_ids`` that has one (for thumbnails)."""
+    if not task_ids:
+        return {}
+    query = (
+        select(Asset)
+        .where(col(Asset.task_id).in_(task_ids), col(Asset.status) == "stored")
+        .order_by(col(Asset.task_id), col(Asset.position))
+    )
+    first: dict[str, Asset] = {}
+    for asset in (await session.exec(query)).all():
+        first.setdefault(asset.task_id, asset)
+    return first

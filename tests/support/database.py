@@ -18,7 +18,15 @@ from storage.engine import create_engine
 from storage.migrate import upgrade
 
 POSTGRES_ENV = "GENHOOK_TEST_POSTGRES_URL"
-TABLES = ("delivery_attempts", "deliveries", "subscribers", "outbox", "snapshots", "tasks")
+TABLES = (
+    "assets",
+    "delivery_attempts",
+    "deliveries",
+    "subscribers",
+    "outbox",
+    "snapshots",
+    "tasks",
+)
 
 
 def postgres_admin_url() -> str | None:

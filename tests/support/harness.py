@@ -14,6 +14,7 @@ from receiver.app import create_app
 from receiver.services import Services
 from receiver.settings import Settings
 from storage.models import (
+    Asset,
     Delivery,
     DeliveryAttempt,
     OutboxEvent,
@@ -41,6 +42,7 @@ class Harness:
                 ("subscribers", Subscriber),
                 ("deliveries", Delivery),
                 ("delivery_attempts", DeliveryAttempt),
+                ("assets", Asset),
             ):
                 result = await session.exec(select(func.count()).select_from(model))
                 counts[name] = result.one()

@@ -1,0 +1,53 @@
+"""``GET /assets/{task_id}/{name}``: the mirrored result images, served back.
+
+Behind the same rule as the admin API (``receiver.auth``): the bearer token, or
+loopback when no token is set. A stored image never
+changes (one key per task and position, written once, atomically), so it is sent
+with a year-long ``immutable`` cache lifetime; ``private`` because it sits behind
+authentication. The content type comes from the extension genhook chose from the
+image's own bytes, and ``nosniff`` stops a browser from second-guessing it.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from receiver.asset_store import AssetStore, media_type_of, validate_key
+from receiver.assets import asset_store
+from receiver.http import error
+from receiver.services import Services
+
+CACHE_HEADERS = {
+    "Cache-Control": "private, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+
+def _store(request: Request) -> AssetStore:
+    store: AssetStore | None = getattr(request.app.state, "asset_store", None)
+    if store is None:
+        services: Services = request.app.state.services
+        store = request.app.state.asset_store = asset_store(services.settings)
+    return store
+
+
+async def get_asset(request: Request) -> Response:
+    """One mirrored image, byte for byte as downloaded."""
+    key = f"{request.path_params['task_id']}/{request.path_params['name']}"
+    try:
+        validate_key(key)
+    except ValueError:
+        return error(404, "asset_not_found", "no such asset")
+    store = _store(request)
+    path = store.local_file(key)
+    if path is not None:
+        return FileResponse(path, media_type=media_type_of(key), headers=CACHE_HEADERS)
+    if not await store.exists(key):
+        return error(404, "asset_not_found", "no such asset")
+    return StreamingResponse(store.read(key), media_type=media_type_of(key), headers=CACHE_HEADERS)
+
+
+routes = [Route("/assets/{task_id}/{name}", get_asset, methods=["GET"])]
