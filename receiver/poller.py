@@ -95,6 +95,8 @@ class Poller:
         await asyncio.gather(
             *(self._poll_provider(p, group, now, report) for p, group in by_provider.items())
         )
+        if report.applied or report.expired:
+            self._services.dispatch_nudge.set()  # their events: deliver them now
         return report
 
     async def _claim(self, now: datetime) -> list[Task]:

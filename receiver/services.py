@@ -7,6 +7,7 @@ migrations policy, same secret.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -39,6 +40,7 @@ class Services:
     ingestor: Ingestor
     http: httpx.AsyncClient
     adapters: Mapping[str, ProviderAdapter]
+    dispatch_nudge: asyncio.Event  # set when events were committed: deliver them now
 
     def callback_url(self, provider: str, task_id: str) -> str:
         token = self.tokens.mint(provider, task_id)
@@ -62,7 +64,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 f"database schema lacks revisions {', '.join(missing)}: run `genhook db upgrade`"
             )
         sessions = create_session_factory(engine)
-        ingestor = Ingestor(sessions)
+        dispatch_nudge = asyncio.Event()
+        ingestor = Ingestor(sessions, on_events=dispatch_nudge.set)
         async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as http:
             try:
                 yield Services(
@@ -73,6 +76,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     ingestor=ingestor,
                     http=http,
                     adapters=build_adapters(settings, http),
+                    dispatch_nudge=dispatch_nudge,
                 )
             finally:
                 await ingestor.aclose()

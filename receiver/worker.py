@@ -28,9 +28,17 @@ log = logging.getLogger("genhook.worker")
 
 @dataclass(frozen=True, slots=True)
 class PeriodicJob:
+    """A bounded pass run every ``every_seconds``, and at once whenever ``nudge`` is set.
+
+    The nudge is how work that just became due (an event committed by a callback)
+    is picked up in milliseconds instead of at the next tick; the tick remains the
+    safety net, e.g. for work another process created.
+    """
+
     name: str
     every_seconds: float
     run: Callable[[], Awaitable[object]]
+    nudge: asyncio.Event | None = None
 
 
 def background_jobs(services: Services) -> list[PeriodicJob]:
@@ -42,6 +50,7 @@ def background_jobs(services: Services) -> list[PeriodicJob]:
             "dispatch",
             settings.dispatch_tick_seconds,
             Dispatcher(services, holder=worker_id()).drain,
+            nudge=services.dispatch_nudge,
         ),
         PeriodicJob("poll", settings.poll_tick_seconds, poller.poll_once),
         PeriodicJob(
@@ -56,9 +65,16 @@ def background_jobs(services: Services) -> list[PeriodicJob]:
 async def running_jobs(jobs: Sequence[PeriodicJob]) -> AsyncIterator[AsyncIOScheduler]:
     """Run ``jobs`` on a scheduler for the duration of the block."""
     scheduler = AsyncIOScheduler()
+    # one lock per job: a nudged run and a scheduled run never overlap
+    runs = {job.name: _guarded(job, asyncio.Lock()) for job in jobs}
+    followers = [
+        asyncio.create_task(_follow(job.nudge, runs[job.name]), name=f"nudge-{job.name}")
+        for job in jobs
+        if job.nudge is not None
+    ]
     for job in jobs:
         scheduler.add_job(
-            _guarded(job),
+            runs[job.name],
             "interval",
             seconds=job.every_seconds,
             id=job.name,
@@ -72,17 +88,28 @@ async def running_jobs(jobs: Sequence[PeriodicJob]) -> AsyncIterator[AsyncIOSche
         yield scheduler
     finally:
         scheduler.shutdown(wait=False)
+        for follower in followers:
+            follower.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
         await asyncio.sleep(0)  # let cancelled job tasks unwind
 
 
-def _guarded(job: PeriodicJob) -> Callable[[], Awaitable[None]]:
+async def _follow(nudge: asyncio.Event, run: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        await nudge.wait()
+        nudge.clear()
+        await run()
+
+
+def _guarded(job: PeriodicJob, lock: asyncio.Lock) -> Callable[[], Awaitable[None]]:
     """A failing pass is logged and retried at the next tick, never fatal."""
 
     async def run() -> None:
-        try:
-            await job.run()
-        except Exception:
-            log.exception("background job %s failed; retrying next tick", job.name)
+        async with lock:
+            try:
+                await job.run()
+            except Exception:
+                log.exception("background job %s failed; retrying next tick", job.name)
 
     run.__name__ = job.name
     return run
