@@ -29,6 +29,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -106,10 +107,16 @@ class Dispatcher:
         batch = await self._claim(clock.utcnow())
         report.claimed = len(batch)
         if batch:
-            verdicts = await asyncio.gather(*(self._deliver(item) for item in batch))
+            sent = await asyncio.gather(*(self._send(item) for item in batch))
+            try:
+                verdicts = await self._record_all(sent)
+            except Exception:
+                log.exception(
+                    "recording %d delivery outcomes failed; leases will expire", len(sent)
+                )
+                return report
             for verdict in verdicts:
-                if verdict is not None:
-                    report.count(verdict)
+                report.count(verdict)
         return report
 
     async def drain(self, max_passes: int = 20) -> int:
@@ -178,16 +185,50 @@ class Dispatcher:
                 )
         return claimed
 
-    async def _deliver(self, item: Claimed) -> Verdict | None:
+    async def _send(self, item: Claimed) -> _Sent:
         started = clock.utcnow()
         began = time.monotonic()
         result, response_body = await self._post(item)
         latency_ms = round((time.monotonic() - began) * 1000)
-        try:
-            return await self._record(item, started, latency_ms, result, response_body)
-        except Exception:
-            log.exception("recording delivery %s failed; its lease will expire", item.delivery_id)
-            return None
+        return _Sent(item, started, latency_ms, result, response_body)
+
+    async def _record_all(self, sent: Sequence[_Sent]) -> list[Verdict]:
+        """Record a pass's outcomes in ONE transaction (each is a handful of statements,
+        and on SQLite every transaction waits its turn for the write lock)."""
+        subscriber_ids = sorted({s.item.subscriber_id for s in sent})
+        delivery_ids = sorted(s.item.delivery_id for s in sent)
+        async with self._services.sessions() as session, session.begin():
+            # Lock order subscriber → delivery, as in disabling, so the two cannot deadlock.
+            subscribers = {
+                sub.id: sub
+                for sub in (
+                    await session.exec(
+                        select(Subscriber)
+                        .where(col(Subscriber.id).in_(subscriber_ids))
+                        .with_for_update()
+                    )
+                ).all()
+            }
+            deliveries = {
+                d.id: d
+                for d in (
+                    await session.exec(
+                        select(Delivery).where(col(Delivery.id).in_(delivery_ids)).with_for_update()
+                    )
+                ).all()
+            }
+            # Autoflush stays on: release_next, reschedule_followers and disabling run
+            # set-based UPDATEs that must see the outcomes recorded before them.
+            verdicts = [
+                await self._record(
+                    session,
+                    outcome,
+                    subscribers.get(outcome.item.subscriber_id),
+                    deliveries.get(outcome.item.delivery_id),
+                )
+                for outcome in sent
+            ]
+        return verdicts
 
     async def _post(self, item: Claimed) -> tuple[AttemptResult, str | None]:
         settings = self._services.settings
@@ -232,47 +273,41 @@ class Dispatcher:
 
     async def _record(
         self,
-        item: Claimed,
-        started: datetime,
-        latency_ms: int,
-        result: AttemptResult,
-        response_body: str | None,
+        session: AsyncSession,
+        sent: _Sent,
+        subscriber: Subscriber | None,
+        delivery: Delivery | None,
     ) -> Verdict:
+        item, result = sent.item, sent.result
         now = clock.utcnow()
         decision = decide(result, item.attempt_number, self._policy, now, self._rng)
-        async with self._services.sessions() as session, session.begin():
-            # Lock order subscriber → delivery, as in disabling, so the two cannot deadlock.
-            subscriber = await session.get(Subscriber, item.subscriber_id, with_for_update=True)
-            delivery = await session.get(Delivery, item.delivery_id, with_for_update=True)
-            if subscriber is None or delivery is None:
-                log.info("delivery %s: its subscriber was removed meanwhile", item.delivery_id)
-                return decision.verdict
-            session.add(
-                DeliveryAttempt(
-                    delivery_id=item.delivery_id,
-                    number=item.attempt_number,
-                    attempted_at=started,
-                    status_code=result.status_code,
-                    latency_ms=latency_ms,
-                    error=result.error,
-                    response_body=response_body,
-                )
+        if subscriber is None or delivery is None:
+            log.info("delivery %s: its subscriber was removed meanwhile", item.delivery_id)
+            return decision.verdict
+        session.add(
+            DeliveryAttempt(
+                delivery_id=item.delivery_id,
+                number=item.attempt_number,
+                attempted_at=sent.started,
+                status_code=result.status_code,
+                latency_ms=sent.latency_ms,
+                error=result.error,
+                response_body=sent.response_body,
             )
-            if delivery.lease_holder != self._holder:
-                log.warning(
-                    "delivery %s: lease lost before its outcome was recorded", item.delivery_id
-                )
-                return decision.verdict
-            if decision.verdict is Verdict.RETRY and not subscriber.active:
-                decision = Decision(Verdict.DEAD, reason=f"{decision.reason}; subscriber disabled")
-            self._apply(delivery, decision, result, now)
-            session.add(delivery)
-            if decision.verdict is Verdict.RETRY:
-                assert decision.next_attempt_at is not None
-                await reschedule_followers(session, delivery, decision.next_attempt_at)
-            else:
-                await release_next(session, delivery, now)
-            await self._track_health(session, subscriber, decision, now)
+        )
+        if delivery.lease_holder != self._holder:
+            log.warning("delivery %s: lease lost before its outcome was recorded", item.delivery_id)
+            return decision.verdict
+        if decision.verdict is Verdict.RETRY and not subscriber.active:
+            decision = Decision(Verdict.DEAD, reason=f"{decision.reason}; subscriber disabled")
+        self._apply(delivery, decision, result, now)
+        session.add(delivery)
+        if decision.verdict is Verdict.RETRY:
+            assert decision.next_attempt_at is not None
+            await reschedule_followers(session, delivery, decision.next_attempt_at)
+        else:
+            await release_next(session, delivery, now)
+        await self._track_health(session, subscriber, decision, now)
         level = logging.INFO if decision.verdict is Verdict.SUCCEEDED else logging.WARNING
         log.log(
             level,
@@ -331,6 +366,17 @@ class Dispatcher:
                 f"failing continuously since {subscriber.failing_since.isoformat()}",
                 now,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """One attempt, sent and not yet recorded."""
+
+    item: Claimed
+    started: datetime
+    latency_ms: int
+    result: AttemptResult
+    response_body: str | None
 
 
 async def _read_prefix(response: httpx.Response, limit: int) -> bytes:
