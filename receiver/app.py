@@ -21,6 +21,7 @@ from starlette.routing import Route
 from receiver import api, api_delivery, asset_routes
 from receiver.auth import AdminAuthMiddleware
 from receiver.callbacks import receive_callback
+from receiver.dashboard import pages as dashboard
 from receiver.http import error
 from receiver.services import Services, open_services
 from receiver.settings import Settings
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> Starlette:
             *api.routes,
             *api_delivery.routes,
             *asset_routes.routes,
+            *dashboard.routes,
         ],
         middleware=[Middleware(AdminAuthMiddleware, api_token=token)],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},

@@ -107,6 +107,7 @@ def serve(
         )
     err.print(f"callbacks: {settings.public_url}/callbacks/<provider>/<token>")
     err.print(f"database:  {_redacted(settings.resolved_database_url)}")
+    err.print(f"dashboard: {dashboard_url(settings)}")
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -114,6 +115,13 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
     )
+
+
+def dashboard_url(settings: Settings) -> str:
+    """Where a person on this machine opens the dashboard."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.port}/"
 
 
 def check_bind_policy(settings: Settings) -> None:

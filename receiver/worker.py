@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from receiver.assets import Mirror
 from receiver.dispatcher import Dispatcher
 from receiver.poller import Poller
 from receiver.services import Services
@@ -53,6 +54,11 @@ def background_jobs(services: Services) -> list[PeriodicJob]:
             nudge=services.dispatch_nudge,
         ),
         PeriodicJob("poll", settings.poll_tick_seconds, poller.poll_once),
+        PeriodicJob(
+            "mirror",
+            settings.assets_tick_seconds,
+            Mirror(services, holder=worker_id()).mirror_once,
+        ),
         PeriodicJob(
             "reconcile",
             settings.reconcile_every_seconds,

@@ -1,0 +1,206 @@
+"""Dashboard routes: the task list, one task, a list row (for live updates), login.
+
+Pages are rendered on the server from the same tables and queries as the API; the
+script in ``static/dashboard.js`` listens to ``/api/events`` and fetches
+``/tasks/{id}/row`` (the list) or the page itself (the detail view) when something
+changes, so there is one template per thing and nothing rendered twice in two
+languages. Access follows the API's rule (``receiver.auth``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from sqlmodel import col, select
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from receiver import clock
+from receiver.dashboard import present
+from receiver.dashboard.session import COOKIE, MAX_AGE_SECONDS, safe_next, session_value
+from receiver.http import BodyTooLargeError, read_body
+from receiver.lifecycle import EventType, Status
+from receiver.services import Services
+from storage.engine import READ_ONLY
+from storage.models import OutboxEvent, Task
+from storage.queries import (
+    TaskFilter,
+    assets_for,
+    deliveries_for,
+    events_for,
+    list_tasks,
+    snapshots_for,
+    stored_assets_for,
+)
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 50
+LOGIN_MAX_BODY = 4096
+
+# Result images may come from any provider CDN until they are mirrored; everything
+# else is this server's own, and no inline script or style is needed anywhere.
+CSP = (
+    "default-src 'self'; img-src 'self' http: https: data:; script-src 'self'; "
+    "style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals.update(
+    duration_text=present.duration_text,
+    size_text=present.size_text,
+    event_types=[e.value for e in EventType],
+)
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> Response:
+    context = {"now": clock.utcnow(), "ago": present.ago_text, **context}
+    return templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=PAGE_HEADERS
+    )
+
+
+async def index(request: Request) -> Response:
+    """Recent tasks, newest first, updated live."""
+    params = request.query_params
+    status = params.get("status") or None
+    if status is not None and status not in {s.value for s in Status}:
+        status = None
+    provider = params.get("provider") or None
+    cursor = params.get("cursor") or None
+    services = _services(request)
+    async with services.sessions() as session:
+        await session.connection(execution_options=READ_ONLY)
+        tasks = await list_tasks(
+            session, TaskFilter(status=status, provider=provider), limit=PAGE_SIZE, before_id=cursor
+        )
+        thumbnails = await stored_assets_for(session, [t.id for t in tasks])
+        newest = await session.exec(
+            select(OutboxEvent.id).order_by(col(OutboxEvent.seq).desc()).limit(1)
+        )
+        newest_event_id = newest.first()
+    rows = [present.task_row(t, thumbnails.get(t.id)) for t in tasks]
+    return _render(
+        request,
+        "index.html",
+        {
+            "rows": rows,
+            "status": status,
+            "provider": provider,
+            "statuses": [s.value for s in Status],
+            "providers": sorted(services.adapters),
+            "first_page": cursor is None,
+            "next_cursor": tasks[-1].id if len(tasks) == PAGE_SIZE else None,
+            "newest_event_id": newest_event_id,
+        },
+    )
+
+
+async def task_page(request: Request) -> Response:
+    """One task: its images full size, what happened when, and what went wrong."""
+    task_id = request.path_params["task_id"]
+    async with _services(request).sessions() as session:
+        await session.connection(execution_options=READ_ONLY)
+        task = await session.get(Task, task_id)
+        if task is None:
+            return _render(request, "not_found.html", {"task_id": task_id}, 404)
+        snapshots = await snapshots_for(session, task_id)
+        events = await events_for(session, task_id)
+        deliveries = await deliveries_for(session, task_id)
+        assets = await assets_for(session, task_id)
+    return _render(
+        request,
+        "task.html",
+        {
+            "task": task,
+            "tone": present.status_tone(task.status),
+            "prompt": present.prompt_of(task),
+            "facts": present.facts(task),
+            "images": present.images(task, assets),
+            "timeline": present.timeline(snapshots, events, deliveries, assets),
+            "problems": present.problems(task, snapshots, deliveries, assets),
+            "last_event_id": events[-1].id if events else None,
+        },
+    )
+
+
+async def task_row(request: Request) -> Response:
+    """The task's line of the list, alone: what the live list swaps in."""
+    task_id = request.path_params["task_id"]
+    async with _services(request).sessions() as session:
+        await session.connection(execution_options=READ_ONLY)
+        task = await session.get(Task, task_id)
+        if task is None:
+            return Response("no such task", 404, media_type="text/plain")
+        thumbnails = await stored_assets_for(session, [task_id])
+    row = present.task_row(task, thumbnails.get(task_id))
+    return _render(request, "_row.html", {"row": row})
+
+
+async def login_page(request: Request) -> Response:
+    settings = _services(request).settings
+    if settings.api_token is None:
+        return RedirectResponse("/", 303)
+    return _render(request, "login.html", {"next": safe_next(request.query_params.get("next"))})
+
+
+async def login_submit(request: Request) -> Response:
+    """Trade the API token for the dashboard's session cookie."""
+    settings = _services(request).settings
+    if settings.api_token is None:
+        return RedirectResponse("/", 303)
+    try:
+        form = parse_qs((await read_body(request, LOGIN_MAX_BODY)).decode("utf-8", "replace"))
+    except BodyTooLargeError:
+        form = {}
+    given = (form.get("token") or [""])[0]
+    target = safe_next((form.get("next") or ["/"])[0])
+    expected = settings.api_token.get_secret_value()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return _render(request, "login.html", {"next": target, "failed": True}, 401)
+    response = RedirectResponse(target, 303)
+    response.set_cookie(
+        COOKIE,
+        session_value(expected),
+        max_age=MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(COOKIE, httponly=True, samesite="strict")
+    return response
+
+
+routes: list[BaseRoute] = [
+    Route("/", index, methods=["GET"]),
+    Route("/tasks/{task_id}", task_page, methods=["GET"]),
+    Route("/tasks/{task_id}/row", task_row, methods=["GET"]),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login_submit, methods=["POST"]),
+    Route("/logout", logout, methods=["GET"]),
+    Mount("/dashboard/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+]
