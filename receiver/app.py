@@ -18,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver import api, api_delivery, asset_routes
+from receiver import api, api_delivery, asset_routes, openapi
 from receiver.auth import AdminAuthMiddleware
 from receiver.callbacks import receive_callback
 from receiver.dashboard import pages as dashboard
 from receiver.http import error
+from receiver.nul_guard import RefuseNulMiddleware
 from receiver.services import Services, open_services
 from receiver.settings import Settings
 from receiver.submit import Submitter
@@ -50,9 +51,13 @@ def create_app(settings: Settings) -> Starlette:
             *api.routes,
             *api_delivery.routes,
             *asset_routes.routes,
+            *openapi.routes,
             *dashboard.routes,
         ],
-        middleware=[Middleware(AdminAuthMiddleware, api_token=token)],
+        middleware=[
+            Middleware(RefuseNulMiddleware),
+            Middleware(AdminAuthMiddleware, api_token=token),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
         lifespan=lifespan,
     )

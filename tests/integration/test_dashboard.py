@@ -153,6 +153,7 @@ async def test_without_a_token_the_dashboard_and_images_answer_loopback_only(
                 assert (await client.get("/tasks/tsk_x/row")).status_code in (expected, 404)
                 assets = await client.get("/assets/tsk_x/0.png")
                 assert assets.status_code == (404 if expected == 200 else 403)
-                # public either way: health and the login page
+                # public either way: health, the API description, the login page
                 assert (await client.get("/healthz")).status_code == 200
+                assert (await client.get("/openapi.json")).status_code == 200
                 assert (await client.get("/login")).status_code == 303  # no token: no login
