@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from receiver.errors import InvalidSubscriberError
 from receiver.services import Services
-from receiver.stream import EventFilter, stream_for
+from receiver.stream import EventFilter, EventStream, Position, stream_for
 from receiver.subscribers import Subscribers
 
 SHOWN = 12  # rows of events shown
@@ -87,7 +87,9 @@ async def demo_webhooks(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    following = asyncio.create_task(_follow(services, seen))
+    stream = stream_for(services)
+    position = await stream.start(EventFilter())  # before the demo submits anything
+    following = asyncio.create_task(_follow(stream, position, seen))
     subscriber_id: str | None = None
     try:
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/webhooks"
@@ -110,8 +112,6 @@ async def demo_webhooks(
         sock.close()
 
 
-async def _follow(services: Services, seen: DemoWebhooks) -> None:
-    stream = stream_for(services)
-    filters = EventFilter()
-    async for event in stream.follow(await stream.start(filters), filters):
+async def _follow(stream: EventStream, position: Position, seen: DemoWebhooks) -> None:
+    async for event in stream.follow(position, EventFilter()):
         seen.streamed.append((event.type, event.task_id))

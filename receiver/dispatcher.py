@@ -298,6 +298,9 @@ class Dispatcher:
         if delivery.lease_holder != self._holder:
             log.warning("delivery %s: lease lost before its outcome was recorded", item.delivery_id)
             return decision.verdict
+        # Health first: if this outcome disables the subscriber, the delivery (still
+        # leased, so disabling leaves it to us) is dead rather than rescheduled.
+        await self._track_health(session, subscriber, decision, now)
         if decision.verdict is Verdict.RETRY and not subscriber.active:
             decision = Decision(Verdict.DEAD, reason=f"{decision.reason}; subscriber disabled")
         self._apply(delivery, decision, result, now)
@@ -307,7 +310,6 @@ class Dispatcher:
             await reschedule_followers(session, delivery, decision.next_attempt_at)
         else:
             await release_next(session, delivery, now)
-        await self._track_health(session, subscriber, decision, now)
         level = logging.INFO if decision.verdict is Verdict.SUCCEEDED else logging.WARNING
         log.log(
             level,

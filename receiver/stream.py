@@ -180,14 +180,30 @@ class EventStream:
             )
             return list(events.all())
 
-    async def follow(self, position: Position, filters: EventFilter) -> AsyncIterator[OutboxEvent]:
-        """Every matching event from ``position`` on, forever (the caller stops)."""
+    async def follow(
+        self, position: Position, filters: EventFilter, *, until: float | None = None
+    ) -> AsyncIterator[OutboxEvent]:
+        """Every matching event from ``position`` on, until the caller stops or the
+        event loop's clock passes ``until``.
+
+        A read is never interrupted half-way: cancelling a database call in flight
+        leaves its connection unusable, so a cancelled reader (an SSE client that
+        went away) lets the current read finish, shielded, and stops after it.
+        """
+        loop = asyncio.get_running_loop()
         while True:
             before = position.cursor
-            for event in await self.read(position, filters):
+            for event in await asyncio.shield(self.read(position, filters)):
                 yield event
-            if not position.more or position.cursor == before:
+            if position.more and position.cursor != before:
+                continue
+            if until is None:
                 await asyncio.sleep(self._poll)
+                continue
+            remaining = until - loop.time()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(self._poll, remaining))
 
 
 def parse_types(values: Iterable[str]) -> frozenset[str]:

@@ -62,19 +62,20 @@ async def follow_task(
     type None), then for every event of the task.
     """
     notify = on_update or (lambda view, event_type: None)
+    stream = stream_for(services)
+    filters = EventFilter(task_id=task_id)
+    # The position first, then the state: an event committed in between is then
+    # both in the state and on the stream, never in neither.
+    position = await stream.start(filters)
     view = await _current(services, task_id)
     notify(view, None)
     if is_terminal(view):
         return view
-    stream = stream_for(services)
-    filters = EventFilter(task_id=task_id)
-    position = await stream.start(filters)
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(within):
-            async for event in stream.follow(position, filters):
-                notify(event.payload["data"], event.type)
-                if is_terminal(event.payload["data"]):
-                    break
+    until = asyncio.get_running_loop().time() + within
+    async for event in stream.follow(position, filters, until=until):
+        notify(event.payload["data"], event.type)
+        if is_terminal(event.payload["data"]):
+            break
     return await _current(services, task_id)
 
 

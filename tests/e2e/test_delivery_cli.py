@@ -15,6 +15,7 @@ import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
@@ -25,7 +26,7 @@ from receiver.dispatcher import Dispatcher
 from receiver.lifecycle import EventType
 from receiver.services import open_services
 from receiver.subscribers import Subscribers
-from receiver.watch import EXIT_TIMED_OUT, follow_task
+from receiver.watch import EXIT_TIMED_OUT, exit_code, follow_task
 from tests.conftest import TEST_SECRET, make_settings
 from tests.support.delivery import deliveries, emit, eventually, make_task
 from tests.support.downstream import Reply, always, downstream
@@ -208,15 +209,22 @@ async def test_deliveries_list_and_replay_commands(
         assert out.strip() == ""
 
 
-async def test_watch_exit_codes(runner: CliRunner, tmp_path: Path, database_url: str) -> None:
+async def test_watch_follows_live_and_exits_by_outcome(
+    runner: CliRunner, tmp_path: Path, database_url: str
+) -> None:
     settings = make_settings(tmp_path, database_url, events_poll_seconds=0.02)
     async with open_services(settings) as services:
-        code, _, err = await invoke(runner, "watch", "tsk_nope")
-        assert code == 2 and "no task with id 'tsk_nope'" in err
-
+        # live: the current state first, then each event, until a terminal one
         task_id = await make_task(services)
-        watching = asyncio.create_task(invoke(runner, "watch", task_id))
-        await asyncio.sleep(0.5)
+        updates: list[tuple[str | None, str]] = []
+        listening = asyncio.Event()
+
+        def seen(view: dict[str, Any], event_type: str | None) -> None:
+            updates.append((event_type, view["status"]))
+            listening.set()
+
+        following = asyncio.create_task(follow_task(services, task_id, within=20, on_update=seen))
+        await asyncio.wait_for(listening.wait(), 10)
         await emit(services, task_id, EventType.PROCESSING, status="processing")
         await emit(
             services,
@@ -226,15 +234,21 @@ async def test_watch_exit_codes(runner: CliRunner, tmp_path: Path, database_url:
             error_code="content_policy",
             error_message="refused",
         )
-        code, out, _ = await asyncio.wait_for(watching, 20)
-        assert code == 1
-        lines = out.splitlines()
-        assert lines[0].startswith("now") and "pending" in lines[0]
-        assert any(line.startswith("task.processing") for line in lines)
-        assert "error: content_policy: refused" in out
+        final = await asyncio.wait_for(following, 20)
+        assert updates == [
+            (None, "pending"),
+            ("task.processing", "processing"),
+            ("task.failed", "failed"),
+        ]
+        assert exit_code(final) == 1
 
+        # the command: exit codes by outcome
+        code, out, _ = await invoke(runner, "watch", task_id)
+        assert code == 1
+        assert out.splitlines()[0].split() == ["now", task_id, "failed"]
+        assert "error: content_policy: refused" in out
+        code, _, err = await invoke(runner, "watch", "tsk_nope")
+        assert code == 2 and "no task with id 'tsk_nope'" in err
         still = await make_task(services)
-        view = await follow_task(services, still, within=0.2)
-        assert view["status"] == "pending"
         code, _, _ = await invoke(runner, "watch", still, "--timeout", "0.2")
         assert code == EXIT_TIMED_OUT

@@ -30,19 +30,31 @@ async def live(tmp_path: Path, database_url: str) -> AsyncIterator[Harness]:
         yield harness
 
 
-async def take(
-    client: httpx.AsyncClient, count: int, within: float = 10, **kwargs: Any
-) -> list[Message]:
-    """Open the stream, read ``count`` messages, then disconnect."""
-    got: list[Message] = []
-    async with asyncio.timeout(within), client.stream("GET", "/api/events", **kwargs) as response:
+@contextlib.asynccontextmanager
+async def listen(client: httpx.AsyncClient, **kwargs: Any) -> AsyncIterator[httpx.Response]:
+    """Connect; once the headers are in, the server has taken the stream's position."""
+    async with client.stream("GET", "/api/events", **kwargs) as response:
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
+        yield response
+
+
+async def read(response: httpx.Response, count: int, within: float = 10) -> list[Message]:
+    got: list[Message] = []
+    async with asyncio.timeout(within):
         async for message in messages(response):
             got.append(message)
             if len(got) == count:
                 break
     return got
+
+
+async def take(
+    client: httpx.AsyncClient, count: int, within: float = 10, **kwargs: Any
+) -> list[Message]:
+    """Open the stream, read ``count`` messages, then disconnect."""
+    async with listen(client, **kwargs) as response:
+        return await read(response, count, within)
 
 
 async def test_reconnect_with_last_event_id_gets_every_event_once(live: Harness) -> None:
@@ -51,25 +63,15 @@ async def test_reconnect_with_last_event_id_gets_every_event_once(live: Harness)
     await emit(services, task_ids[0])  # before anyone listens: not part of a live start
 
     emitted: list[str] = []
-    producing = asyncio.Event()
 
     async def produce() -> None:
-        producing.set()
         for i in range(12):
             emitted.append(await emit(services, task_ids[i % 3]))
             await asyncio.sleep(0.01)
 
-    async with contextlib.AsyncExitStack() as stack:
-        response = await stack.enter_async_context(live.client.stream("GET", "/api/events"))
-        assert response.status_code == 200
-        await asyncio.sleep(0.1)  # the stream has taken its starting position
+    async with listen(live.client) as response:
         producer = asyncio.create_task(produce())
-        first: list[Message] = []
-        async with asyncio.timeout(10):
-            async for message in messages(response):
-                first.append(message)
-                if len(first) == 4:
-                    break
+        first = await read(response, 4)
     # disconnected; events keep coming
     await producer
     resumed = await take(
@@ -93,17 +95,13 @@ async def test_filters_by_task_and_type(live: Harness) -> None:
     got = await take(live.client, 1, params={"task_id": one})
     assert [m.id for m in got] == history[:1]
 
-    async def later() -> list[str]:
-        await asyncio.sleep(0.2)
-        return [
+    async with listen(live.client, params={"type": "task.completed,task.failed"}) as response:
+        made = [
             await emit(services, two, EventType.PROCESSING),
             await emit(services, one, EventType.COMPLETED),
             await emit(services, two, EventType.FAILED),
         ]
-
-    producer = asyncio.create_task(later())
-    got = await take(live.client, 2, params={"type": "task.completed,task.failed"})
-    made = await producer
+        got = await read(response, 2)
     assert [(m.id, m.event) for m in got] == [
         (made[1], "task.completed"),
         (made[2], "task.failed"),
