@@ -45,7 +45,7 @@ from receiver.events import record_event
 from receiver.lifecycle import EventType
 from receiver.services import Services
 from receiver.settings import Settings
-from storage.claims import claim_due, worker_id
+from storage.claims import claim_due_rows, worker_id
 from storage.models import Asset, Task
 
 log = logging.getLogger("genhook.assets")
@@ -114,7 +114,7 @@ class Mirror:
     async def _claim(self, now: datetime) -> Sequence[Asset]:
         lease = timedelta(seconds=self._settings.assets_timeout_seconds + LEASE_MARGIN_SECONDS)
         async with self._services.sessions() as session, session.begin():
-            ids = await claim_due(
+            return await claim_due_rows(
                 session,
                 Asset,
                 due_column="next_attempt_at",
@@ -123,12 +123,6 @@ class Mirror:
                 lease=lease,
                 limit=self._settings.assets_batch_size,
             )
-            if not ids:
-                return []
-            rows = await session.exec(
-                select(Asset).where(col(Asset.id).in_(ids)).order_by(col(Asset.id))
-            )
-            return rows.all()
 
     async def _mirror(self, asset: Asset, report: MirrorReport) -> None:
         staged = self._store.staging_file()

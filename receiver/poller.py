@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock
@@ -36,7 +35,7 @@ from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot
 from receiver.pressure import ProviderPressure
 from receiver.providers.errors import ProviderCallError, ProviderRateLimited
 from receiver.services import Services
-from storage.claims import claim_due, worker_id
+from storage.claims import claim_due_rows, worker_id
 from storage.models import Task
 
 log = logging.getLogger("genhook.poller")
@@ -100,21 +99,16 @@ class Poller:
         return report
 
     async def _claim(self, now: datetime) -> list[Task]:
-        lease = timedelta(seconds=self._settings.poll_lease_seconds)
         async with self._services.sessions() as session, session.begin():
-            ids = await claim_due(
+            return await claim_due_rows(
                 session,
                 Task,
                 due_column="next_poll_at",
                 now=now,
                 holder=self._holder,
-                lease=lease,
+                lease=timedelta(seconds=self._settings.poll_lease_seconds),
                 limit=self._settings.poll_batch_size,
             )
-            if not ids:
-                return []
-            rows = await session.exec(select(Task).where(col(Task.id).in_(ids)))
-            return list(rows.all())
 
     async def _poll_provider(
         self, provider: str, tasks: list[Task], now: datetime, report: PollReport

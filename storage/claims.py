@@ -24,11 +24,14 @@ from __future__ import annotations
 import os
 import socket
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, or_, select, update
 from sqlmodel import SQLModel
+from sqlmodel import select as select_models
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+ModelT = TypeVar("ModelT", bound=SQLModel)
 
 
 def worker_id() -> str:
@@ -74,3 +77,24 @@ async def claim_due(
     )
     result = await session.exec(statement)
     return list(result.scalars().all())
+
+
+async def claim_due_rows(
+    session: AsyncSession,
+    model: type[ModelT],
+    *,
+    due_column: str,
+    now: datetime,
+    holder: str,
+    lease: timedelta,
+    limit: int,
+) -> list[ModelT]:
+    """:func:`claim_due`, then the claimed rows themselves, in key order."""
+    keys = await claim_due(
+        session, model, due_column=due_column, now=now, holder=holder, lease=lease, limit=limit
+    )
+    if not keys:
+        return []
+    (key,) = model.__table__.primary_key.columns  # type: ignore[attr-defined]
+    rows = await session.exec(select_models(model).where(key.in_(keys)).order_by(key))
+    return list(rows.all())
