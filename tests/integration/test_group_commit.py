@@ -51,9 +51,7 @@ async def test_one_bad_row_does_not_fail_its_batch(genhook: Harness) -> None:
     await genhook.client.post(first_path, content=callback_body(task_id="taken"))
     # Task 7 claims a provider task id that task 0 owns: a unique violation that
     # fails any transaction it is in. Its 28 neighbours must still be applied.
-    bodies = [
-        callback_body(task_id="taken" if i == 7 else f"p-{i}") for i in range(1, len(paths))
-    ]
+    bodies = [callback_body(task_id="taken" if i == 7 else f"p-{i}") for i in range(1, len(paths))]
     responses = await asyncio.gather(
         *(
             genhook.client.post(path, content=body)
