@@ -137,7 +137,11 @@ async def test_a_task_appears_completes_and_opens_in_detail_live(
         "[...document.querySelectorAll('tr[data-task-id] img')].every(i => i.naturalWidth > 0)"
     )
     assert await page.evaluate("window.__notReloaded") is True
-    assert await page.locator("tr[data-task-id]").count() == 3
+    # newest first, whatever order the three tasks' events arrived in
+    shown = await page.eval_on_selector_all(
+        "tr[data-task-id]", "rs => rs.map(r => r.dataset.taskId)"
+    )
+    assert shown == sorted([failing, polled, task_id], reverse=True)
     await expect(page.locator("[data-empty]")).to_be_hidden()
     await page.screenshot(path=str(ARTIFACTS / "dashboard-list.png"))
 

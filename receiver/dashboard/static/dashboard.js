@@ -54,6 +54,7 @@
     const list = document.querySelector("[data-task-list]");
     const empty = document.querySelector("[data-empty]");
     const firstPage = body.dataset.firstPage === "true";
+    const hasMore = body.dataset.hasMore === "true";
     const wantStatus = body.dataset.filterStatus;
     const wantProvider = body.dataset.filterProvider;
     const pending = new Map(); // task id -> timer: coalesce bursts of events per task
@@ -74,10 +75,11 @@
       } else {
         if (!matches || !firstPage) return;
         // Task ids sort by creation: keep the list newest first.
-        // An older task than every row shown belongs on a later page.
+        // Events can arrive in any order across tasks: insert by id, and put a task
+        // older than every row at the end unless older tasks fill later pages.
         const older = Array.from(list.children).find((r) => r.dataset.taskId < id);
         if (older) list.insertBefore(row, older);
-        else if (!list.children.length) list.appendChild(row);
+        else if (!hasMore) list.appendChild(row);
         else return;
       }
       row.classList.add("flash");
