@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -215,7 +215,8 @@ async def ingest_batch(
     results = []
     inbox: list[dict[str, Any]] = []
     with session.no_autoflush:
-        for inbound in inbounds:
+        for raw in inbounds:
+            inbound = _storable(raw)
             task = tasks.get(inbound.task_id)
             result = await _ingest_one(session, inbound, task, now, unreadable)
             inbox.append(_inbox_row(inbound, task, result, now))
@@ -247,6 +248,23 @@ async def _ingest_one(
     if transition.event is not None:
         event_id = (await record_event(session, task, transition.event, now)).id
     return IngestResult(transition.outcome, task.id, event_id, transition.detail)
+
+
+def _storable(inbound: Inbound) -> Inbound:
+    """Drop NUL characters a provider may send: PostgreSQL text cannot hold them, and a
+    write that always fails would leave the provider retrying for nothing. The raw
+    body (bytes) keeps them."""
+    snapshot = inbound.snapshot
+    if snapshot is None:
+        return inbound
+    texts: dict[str, Any] = {
+        name: value.replace("\x00", "")
+        for name in ("state", "provider_task_id", "error_code", "error_message")
+        if isinstance(value := getattr(snapshot, name), str) and "\x00" in value
+    }
+    if any("\x00" in url for url in snapshot.result_urls):
+        texts["result_urls"] = tuple(url.replace("\x00", "") for url in snapshot.result_urls)
+    return replace(inbound, snapshot=replace(snapshot, **texts)) if texts else inbound
 
 
 def task_state(task: Task) -> TaskState:

@@ -269,3 +269,22 @@ async def test_each_callback_is_committed_before_its_answer(
     finally:
         await engine.dispose()
     assert task is not None and task.status == "completed"
+
+
+async def test_nul_characters_are_stored_without_them(genhook: Harness) -> None:
+    """PostgreSQL text cannot hold NUL: the callback is still applied, not retried forever."""
+    task_id, path = await new_callback_path(genhook)
+    body = callback_body(
+        task_id="p\u0000id",
+        state="failed",
+        result_json=None,
+        fail_code="E\u00001",
+        fail_msg="bad\u0000",
+    )
+    response = await genhook.client.post(path, content=body)
+    assert response.status_code == 200
+    assert response.json()["status"] == "applied"
+    task = await get_task(genhook, task_id)
+    assert task["provider_task_id"] == "pid"
+    assert task["error"] == {"code": "E1", "message": "bad"}
+    assert task["snapshots"][0]["body"] == body.decode()  # the raw body keeps them

@@ -534,7 +534,8 @@ async def test_the_background_job_retries_on_the_scaled_schedule_in_real_time(
         assert len(got) == 3
         gaps = [b.at - a.at for a, b in itertools.pairwise(got)]
         for gap, (low, high) in zip(gaps, schedule_bounds(Policy(schedule, 0.2)), strict=True):
-            assert low - 0.01 <= gap <= high + 1.0, gaps  # never early; late by a tick or so
+            # never early; late by a few ticks at most (generous: CI machines are busy)
+            assert low - 0.01 <= gap <= high + 3.0, gaps
 
 
 async def test_events_and_deliveries_written_in_one_flush(
