@@ -20,6 +20,7 @@ their turn in the event loop and only other processes meet the busy handler.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -99,11 +101,28 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> AsyncEngine
             raise
         connection.info[_HOLDS_WRITE_LOCK] = True
 
+    def _release(info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_WRITE_LOCK, False):
+            write_lock.release()
+
     @event.listens_for(engine.sync_engine, "commit")
     @event.listens_for(engine.sync_engine, "rollback")
     def _end(connection: Connection) -> None:
-        if connection.info.pop(_HOLDS_WRITE_LOCK, False):
-            write_lock.release()
+        # A connection invalidated mid-statement (e.g. its coroutine was cancelled)
+        # cannot show its info here; the pool events below release the lock then.
+        with contextlib.suppress(Exception):
+            _release(connection.info)
+
+    # The flag lives on the connection record, which these see even after
+    # invalidation; invalidate fires before the record's info is cleared.
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    @event.listens_for(engine.sync_engine.pool, "soft_invalidate")
+    def _invalidated(_dbapi: Any, record: ConnectionPoolEntry, _exc: Any) -> None:
+        _release(record.info)
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _checked_in(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        _release(record.info)
 
     return engine
 
