@@ -63,8 +63,10 @@ class FakeClock:
 
 
 @pytest.fixture
-def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock(datetime.now(UTC).replace(microsecond=0))
+def fake_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Patched clock; it starts at the module's ``CLOCK_START`` if it sets one."""
+    start = getattr(request.module, "CLOCK_START", None)
+    fake = FakeClock(start or datetime.now(UTC).replace(microsecond=0))
     monkeypatch.setattr("receiver.clock.utcnow", fake)
     return fake
 

@@ -7,22 +7,20 @@ Time is a fake clock (``receiver.clock.utcnow`` patched), so progression is exac
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from receiver import clock
-from receiver.simulator import Simulator, SimulatorConfig, create_simulator_app
-from tests.support.servers import serve
+from receiver.simulator import Simulator, SimulatorConfig
+from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 AUTH = {"Authorization": "Bearer test-key"}
 CREATE = "/api/v1/images/generate"
+CLOCK_START = datetime(2026, 3, 12, 9, 30, tzinfo=UTC)
 BASELINE = SimulatorConfig(time_factor=1.0, task_duration=10.0, pending_share=0.2, seed=3)
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -43,46 +41,6 @@ SAMPLE_NANO_BANANA_PRO = {
     "resolution": "2K",
     "output_format": "png",
 }
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 12, 9, 30, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared() -> AsyncIterator[tuple[httpx.AsyncClient, Simulator]]:
-    app = create_simulator_app(BASELINE)
-    async with serve(app) as base, httpx.AsyncClient(base_url=base, headers=AUTH) as client:
-        yield client, app.state.simulator
-
-
-@pytest.fixture
-def sim(shared: tuple[httpx.AsyncClient, Simulator]) -> Simulator:
-    simulator = shared[1]
-    simulator.configure(BASELINE.model_dump())
-    simulator.reset(tasks=True)
-    return simulator
-
-
-@pytest.fixture
-def client(shared: tuple[httpx.AsyncClient, Simulator], sim: Simulator) -> httpx.AsyncClient:
-    client = shared[0]
-    client.headers.update(AUTH)
-    return client
-
-
-@pytest.fixture
-def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(clock, "utcnow", fake)
-    return fake
 
 
 async def create(client: httpx.AsyncClient, body: dict[str, Any], **kw: Any) -> dict[str, Any]:

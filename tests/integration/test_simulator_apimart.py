@@ -7,17 +7,14 @@ Time is a fake clock (``receiver.clock.utcnow`` patched), so progression is exac
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from receiver import clock
-from receiver.simulator import Simulator, SimulatorConfig, create_simulator_app
-from tests.support.servers import serve
+from receiver.simulator import Simulator, SimulatorConfig
+from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -25,7 +22,7 @@ AUTH = {"Authorization": "Bearer test-key"}
 CREATE = "/v1/images/generations"
 BATCH = "/v1/tasks/batch"
 BASELINE = SimulatorConfig(time_factor=1.0, task_duration=50.0, pending_share=0.2, seed=5)
-START = datetime(2026, 4, 21, 5, 17, 54, tzinfo=UTC)
+CLOCK_START = START = datetime(2026, 4, 21, 5, 17, 54, tzinfo=UTC)
 
 GEMINI_SAMPLE: dict[str, Any] = {
     "model": "gemini-2.5-flash-image-preview",
@@ -72,46 +69,6 @@ GPT_SAMPLES: list[dict[str, Any]] = [
         ],
     },
 ]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared() -> AsyncIterator[tuple[httpx.AsyncClient, Simulator]]:
-    app = create_simulator_app(BASELINE)
-    async with serve(app) as base, httpx.AsyncClient(base_url=base, headers=AUTH) as client:
-        yield client, app.state.simulator
-
-
-@pytest.fixture
-def sim(shared: tuple[httpx.AsyncClient, Simulator]) -> Simulator:
-    simulator = shared[1]
-    simulator.configure(BASELINE.model_dump())
-    simulator.reset(tasks=True)
-    return simulator
-
-
-@pytest.fixture
-def client(shared: tuple[httpx.AsyncClient, Simulator], sim: Simulator) -> httpx.AsyncClient:
-    client = shared[0]
-    client.headers.update(AUTH)
-    return client
-
-
-@pytest.fixture
-def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(clock, "utcnow", fake)
-    return fake
 
 
 async def submit(client: httpx.AsyncClient, body: dict[str, Any]) -> str:

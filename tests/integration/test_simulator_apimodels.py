@@ -62,27 +62,6 @@ async def simulator(**config: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Sim
         yield client, app.state.simulator
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared() -> AsyncIterator[tuple[httpx.AsyncClient, Simulator]]:
-    async with simulator() as pair:
-        yield pair
-
-
-@pytest.fixture
-def client(shared: tuple[httpx.AsyncClient, Simulator]) -> httpx.AsyncClient:
-    """The module's simulator, back to the baseline config with no tasks."""
-    client, sim = shared
-    sim.configure(BASELINE.model_dump())
-    sim.reset(tasks=True)
-    client.headers.update(AUTH)
-    return client
-
-
-@pytest.fixture
-def sim(shared: tuple[httpx.AsyncClient, Simulator]) -> Simulator:
-    return shared[1]
-
-
 @dataclass
 class Receiver:
     """A callback endpoint that answers with scripted statuses, then 200."""

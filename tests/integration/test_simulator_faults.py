@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import pytest_asyncio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -157,26 +156,6 @@ async def test_failure_rate_reaches_callbacks() -> None:
 
 
 # -- HTTP faults on a shared simulator ---------------------------------------------------
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared() -> AsyncIterator[tuple[httpx.AsyncClient, Simulator]]:
-    app = create_simulator_app(BASELINE)
-    async with serve(app) as base, httpx.AsyncClient(base_url=base, headers=AUTH) as client:
-        yield client, app.state.simulator
-
-
-@pytest.fixture
-def sim(shared: tuple[httpx.AsyncClient, Simulator]) -> Simulator:
-    simulator = shared[1]
-    simulator.configure(BASELINE.model_dump())
-    simulator.reset(tasks=True)
-    return simulator
-
-
-@pytest.fixture
-def client(shared: tuple[httpx.AsyncClient, Simulator], sim: Simulator) -> httpx.AsyncClient:
-    return shared[0]
 
 
 async def create_everywhere(client: httpx.AsyncClient) -> dict[str, httpx.Response]:
