@@ -203,6 +203,8 @@ async def ingest_batch(
     multi-row statements. Each statement is a round trip (to aiosqlite's thread, or
     to PostgreSQL), so this, not the commit, is what bounds a batch's cost.
     """
+    if not inbounds:  # an empty parameter list would INSERT one row of defaults
+        return []
     now = clock.utcnow()
     ids = sorted({inbound.task_id for inbound in inbounds})
     rows = await session.exec(

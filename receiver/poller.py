@@ -26,11 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock
-from receiver.cadence import PollOutcome, next_poll_at
-from receiver.ingest import Inbound, ingest_in_session
+from receiver.cadence import PollOutcome, next_poll_at, next_poll_delay
+from receiver.ingest import Inbound, ingest_batch, ingest_in_session
 from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot
 from receiver.pressure import ProviderPressure
 from receiver.providers.errors import ProviderCallError, ProviderRateLimited
@@ -170,32 +171,30 @@ class Poller:
         """
         cadence = self._settings.cadence(provider)
         async with self._services.sessions() as session, session.begin():
-            for claimed in tasks:
-                snapshot = snapshots.get(claimed.provider_task_id or "")
-                outcome = PollOutcome.NOT_FOUND
-                if snapshot is not None:
-                    result = await ingest_in_session(
-                        session, Inbound(claimed.id, provider, Source.POLL, snapshot)
-                    )
-                    changed = result.outcome is Outcome.APPLIED
-                    report.applied += changed
-                    outcome = PollOutcome.CHANGED if changed else PollOutcome.UNCHANGED
-                task = await session.get(Task, claimed.id, with_for_update=True)
-                if task is None or task.lease_holder != self._holder:
-                    continue  # deleted, or our lease ran out and another worker has it
+            inbounds = [
+                Inbound(task.id, provider, Source.POLL, snapshot)
+                for task in tasks
+                if (snapshot := snapshots.get(task.provider_task_id or "")) is not None
+            ]
+            results = {r.task_id: r for r in await ingest_batch(session, inbounds)}
+            report.applied += sum(r.outcome is Outcome.APPLIED for r in results.values())
+            for task in await self._still_held(session, tasks):
                 task.lease_holder = task.lease_expires_at = None
                 if Status(task.status).is_terminal:
                     task.next_poll_at = None
-                    session.add(task)
                     continue
-                if snapshot is not None:
+                result = results.get(task.id)
+                if result is None:
+                    outcome = PollOutcome.NOT_FOUND
+                else:
                     task.poll_attempts += 1
+                    changed = result.outcome is Outcome.APPLIED
+                    outcome = PollOutcome.CHANGED if changed else PollOutcome.UNCHANGED
                 if now >= task.deadline_at:
                     await self._expire(session, task, now)
                     report.expired += 1
-                    continue
-                task.next_poll_at = (
-                    next_poll_at(
+                elif pollable:
+                    task.next_poll_at = next_poll_at(
                         now,
                         task.deadline_at,
                         cadence,
@@ -203,10 +202,16 @@ class Poller:
                         last=outcome,
                         rng=self._rng,
                     )
-                    if pollable
-                    else task.deadline_at
-                )
-                session.add(task)
+                else:
+                    task.next_poll_at = task.deadline_at
+
+    async def _still_held(self, session: AsyncSession, tasks: Sequence[Task]) -> list[Task]:
+        """The claimed tasks, locked and loaded in one query, minus any whose lease ran
+        out meanwhile (another worker has them now, or they were deleted)."""
+        rows = await session.exec(
+            select(Task).where(col(Task.id).in_([t.id for t in tasks])).with_for_update()
+        )
+        return [task for task in rows.all() if task.lease_holder == self._holder]
 
     async def _expire(self, session: AsyncSession, task: Task, now: datetime) -> None:
         """The last poll still found no terminal state: the task expires, with its event."""
@@ -232,41 +237,28 @@ class Poller:
         cadence = self._settings.cadence(provider)
         grace = timedelta(seconds=self._settings.expire_grace_seconds)
         async with self._services.sessions() as session, session.begin():
-            for claimed in tasks:
-                task = await session.get(Task, claimed.id, with_for_update=True)
-                if task is None or task.lease_holder != self._holder:
-                    continue
+            for task in await self._still_held(session, tasks):
                 task.lease_holder = task.lease_expires_at = None
                 if Status(task.status).is_terminal:
-                    session.add(task)
                     continue
                 if now >= task.deadline_at + grace:
                     await self._expire(session, task, now)
                     report.expired += 1
                     continue
-                retry_at = now + timedelta(
-                    seconds=_retry_delay(cadence.interval, task.poll_attempts, self._rng)
+                # the task's own back-off; the provider-wide gate may ask for longer
+                delay = next_poll_delay(
+                    cadence, attempts=task.poll_attempts + 1, last=PollOutcome.ERROR, rng=self._rng
                 )
+                retry_at = now + timedelta(seconds=delay)
                 if gate.wait_until is not None:
                     retry_at = max(retry_at, gate.wait_until)
                 task.next_poll_at = retry_at
-                session.add(task)
                 report.deferred += 1
 
     async def _park(self, tasks: Sequence[Task], until: datetime, report: PollReport) -> None:
         """Hand tasks back untouched, due again when the provider may be called."""
         async with self._services.sessions() as session, session.begin():
-            for claimed in tasks:
-                task = await session.get(Task, claimed.id, with_for_update=True)
-                if task is None or task.lease_holder != self._holder:
-                    continue
+            for task in await self._still_held(session, tasks):
                 task.lease_holder = task.lease_expires_at = None
                 task.next_poll_at = until + timedelta(seconds=self._rng.uniform(0, 1))
-                session.add(task)
                 report.deferred += 1
-
-
-def _retry_delay(interval: tuple[float, float], attempts: int, rng: random.Random) -> float:
-    """Per-task wait after a failed call, on top of the provider-wide gate."""
-    delay: float = rng.uniform(*interval) * 2 ** min(attempts, 6)
-    return min(300.0, delay)
