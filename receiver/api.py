@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
@@ -16,7 +15,7 @@ from starlette.routing import Route
 from receiver.callback_urls import NoCallbacksError, create_callback_url
 from receiver.deliveries import delivery_view
 from receiver.errors import UnknownProviderError
-from receiver.http import JSONResponse, error
+from receiver.http import JSONResponse, error, parse_body
 from receiver.services import Services
 from receiver.submit import SubmissionRefused, SubmitRequest, Submitter, TrackRefused
 from receiver.views import asset_view, event_view, snapshot_view, task_view
@@ -53,15 +52,18 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
+class CallbackUrlBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+
+
 async def post_callback_url(request: Request) -> Response:
-    body = await _json_body(request)
+    body = await parse_body(request, CallbackUrlBody)
     if isinstance(body, Response):
         return body
-    provider = body.get("provider") if isinstance(body, dict) else None
-    if not isinstance(provider, str):
-        return error(422, "invalid_request", 'body must be {"provider": "apimodels"}')
     try:
-        created = await create_callback_url(_services(request), provider)
+        created = await create_callback_url(_services(request), body.provider)
     except UnknownProviderError as exc:
         return error(404, "unknown_provider", str(exc))
     except NoCallbacksError as exc:
@@ -94,7 +96,7 @@ class TrackBody(BaseModel):
 
 
 async def post_task(request: Request) -> Response:
-    body = await _parse_body(request, SubmitBody)
+    body = await parse_body(request, SubmitBody)
     if isinstance(body, Response):
         return body
     submitter = Submitter(_services(request))
@@ -110,7 +112,7 @@ async def post_task(request: Request) -> Response:
 
 
 async def post_track(request: Request) -> Response:
-    body = await _parse_body(request, TrackBody)
+    body = await parse_body(request, TrackBody)
     if isinstance(body, Response):
         return body
     submitter = Submitter(_services(request))
@@ -183,27 +185,6 @@ def _parse_time(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} needs a time zone (e.g. a trailing Z)")
     return parsed
-
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-async def _parse_body(request: Request, model: type[ModelT]) -> ModelT | Response:
-    try:
-        return model.model_validate_json(await request.body())
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        ]
-        return error(422, "invalid_request", "; ".join(problems))
-
-
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return error(400, "invalid_json", "request body is not valid JSON")
 
 
 routes = [

@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver import clock
-from receiver.api import _parse_body
 from receiver.deliveries import (
     STATUSES,
     Deliveries,
@@ -29,7 +28,7 @@ from receiver.deliveries import (
     parse_since,
 )
 from receiver.errors import DeliveryError, InvalidSubscriberError, TargetRefusedError
-from receiver.http import JSONResponse, error
+from receiver.http import JSONResponse, error, parse_body
 from receiver.services import Services
 from receiver.stream import get_events
 from receiver.subscribers import Subscribers, subscriber_view
@@ -106,7 +105,7 @@ class ReplayBody(BaseModel):
 
 @_refusals
 async def post_subscriber(request: Request) -> Response:
-    body = await _parse_body(request, SubscriberBody)
+    body = await parse_body(request, SubscriberBody)
     if isinstance(body, Response):
         return body
     subscriber = await Subscribers(_services(request)).add(body.url, body.event_types, body.secret)
@@ -148,7 +147,7 @@ async def enable_subscriber(request: Request) -> Response:
 
 @_refusals
 async def rotate_subscriber(request: Request) -> Response:
-    body = await _parse_body(request, RotateBody) if await request.body() else RotateBody()
+    body = await parse_body(request, RotateBody) if await request.body() else RotateBody()
     if isinstance(body, Response):
         return body
     subscriber = await Subscribers(_services(request)).rotate(
@@ -201,7 +200,7 @@ async def get_delivery(request: Request) -> Response:
 
 @_refusals
 async def post_replay(request: Request) -> Response:
-    body = await _parse_body(request, ReplayBody)
+    body = await parse_body(request, ReplayBody)
     if isinstance(body, Response):
         return body
     now = clock.utcnow()

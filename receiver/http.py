@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -46,3 +47,24 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLargeError(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+async def parse_body(request: Request, model: type[ModelT]) -> ModelT | Response:
+    """The JSON body as ``model``, or the error response to send instead.
+
+    Every route answers alike: text that is not JSON is a 400 ``invalid_json``; JSON
+    of the wrong shape a 422 ``invalid_request`` naming each offending field.
+    """
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        problems = exc.errors()
+        if any(problem["type"] == "json_invalid" for problem in problems):
+            return error(400, "invalid_json", "request body is not valid JSON")
+        message = "; ".join(
+            f"{'.'.join(str(part) for part in p['loc']) or 'body'}: {p['msg']}" for p in problems
+        )
+        return error(422, "invalid_request", message)

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from receiver.api import SubmitBody, TrackBody
+from receiver.api import CallbackUrlBody, SubmitBody, TrackBody
 from receiver.api_delivery import ReplayBody, RotateBody, SubscriberBody
 from receiver.asset_queue import STATUSES as ASSET_STATUSES
 from receiver.deliveries import STATUSES as DELIVERY_STATUSES
@@ -114,11 +114,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/callback-urls"): Operation(
         "Create a task that waits for its callback; returns the callback URL",
         "tasks",
-        body={
-            "type": "object",
-            "required": ["provider"],
-            "properties": {"provider": {"type": "string"}},
-        },
+        body=CallbackUrlBody,
         answers={
             201: Answer("task and callback URL", _ref("CallbackUrl")),
             400: _error("body is not JSON"),

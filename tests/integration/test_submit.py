@@ -124,6 +124,8 @@ async def test_unknown_provider_and_bad_bodies(world: Simulated) -> None:
     missing = await client.post("/api/tasks", json={"provider": "apimall"})
     assert missing.status_code == 422
     assert "model" in missing.json()["error"]["message"]
+    not_json = await client.post("/api/tasks", content=b"{nope")
+    assert (not_json.status_code, not_json.json()["error"]["code"]) == (400, "invalid_json")
     assert (await world.genhook.counts())["tasks"] == 0
 
 
