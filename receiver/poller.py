@@ -8,7 +8,8 @@
    called; if not, park the tasks until it may (an outage delays polls, it never
    fails a task);
 3. fetch the provider's view in as few requests as its API allows (APIMart's batch
-   endpoint, in chunks) with a per-provider concurrency limit;
+   endpoint, in chunks); the adapter bounds its parallel requests per provider
+   (``GENHOOK_POLL_CONCURRENCY``);
 4. write each answer exactly like a callback: snapshot row with ``source=poll``,
    the change ``lifecycle.apply`` decides, the outbox event — so a task completed by
    a poll and then by a late callback emits one terminal event, not two;
@@ -76,9 +77,6 @@ class Poller:
             base_cooldown=settings.circuit_cooldown_seconds,
             max_cooldown=settings.circuit_max_cooldown_seconds,
         )
-        self._limits = {
-            name: asyncio.Semaphore(settings.poll_concurrency) for name in services.adapters
-        }
 
     @property
     def pressure(self) -> ProviderPressure:
@@ -136,9 +134,8 @@ class Poller:
         adapter = self._services.adapters[provider]
         ids = [t.provider_task_id for t in pollable if t.provider_task_id]
         try:
-            async with self._limits[provider]:
-                report.requests_by_provider[provider] += 1
-                snapshots = await adapter.fetch_many(ids)
+            report.requests_by_provider[provider] += 1
+            snapshots = await adapter.fetch_many(ids)
         except ProviderRateLimited as exc:
             report.failed_calls += 1
             self._pressure.record_rate_limit(provider, exc.retry_after, now)
