@@ -48,16 +48,4 @@ async def pending_revisions(engine: AsyncEngine) -> list[str]:
 
     async with engine.connect() as connection:
         current = await connection.run_sync(_current)
-    heads = set(script.get_heads())
-    if current == heads:
-        return []
-    return [
-        rev.revision
-        for rev in script.walk_revisions()
-        if rev.revision not in current
-        and not any(c in current for c in _descendants(script, rev.revision))
-    ]
-
-
-def _descendants(script: ScriptDirectory, revision: str) -> list[str]:
-    return [r.revision for r in script.iterate_revisions("heads", revision)]
+    return [rev.revision for rev in script.iterate_revisions("heads", tuple(current) or "base")]

@@ -76,3 +76,16 @@ async def test_postgres_behind_the_code_is_refused(tmp_path: Path) -> None:
                 pass
     finally:
         await asyncio.to_thread(database.drop_postgres_database, admin_url, url)
+
+
+async def test_pending_revisions_lists_what_a_database_lacks(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        everything = await pending_revisions(engine)
+        assert everything[-1] == "0001" and len(everything) >= 3  # newest first
+        await upgrade(engine, "0001")
+        assert await pending_revisions(engine) == everything[:-1]
+        await upgrade(engine)
+        assert await pending_revisions(engine) == []
+    finally:
+        await engine.dispose()
