@@ -53,7 +53,8 @@ async def readyz(request: Request) -> Response:
 
 
 class CallbackUrlBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are ignored, as this route always did (clients may send notes).
+    model_config = ConfigDict(extra="ignore")
 
     provider: str
 
