@@ -18,15 +18,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver import api, api_delivery, asset_routes, openapi
-from receiver.auth import AdminAuthMiddleware
-from receiver.callbacks import receive_callback
-from receiver.dashboard import pages as dashboard
-from receiver.http import error
-from receiver.nul_guard import RefuseNulMiddleware
 from receiver.services import Services, open_services
 from receiver.settings import Settings
 from receiver.submit import Submitter
+from receiver.web import assets as asset_routes
+from receiver.web import delivery as api_delivery
+from receiver.web import openapi
+from receiver.web import tasks as api
+from receiver.web.auth import AdminAuthMiddleware
+from receiver.web.callbacks import receive_callback
+from receiver.web.dashboard import pages as dashboard
+from receiver.web.http import error
+from receiver.web.nul_guard import RefuseNulMiddleware
 from receiver.worker import background_jobs, running_jobs
 
 log = logging.getLogger("genhook.app")

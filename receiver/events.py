@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from receiver.asset_queue import enqueue_assets
-from receiver.deliveries import enqueue_deliveries
+from receiver.assets.queue import enqueue_assets
+from receiver.delivery.deliveries import enqueue_deliveries
 from receiver.lifecycle import EventType
 from receiver.views import iso, task_view
 from storage.models import OutboxEvent, Task, new_event_id

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         default=30 * 60, gt=0, description="time after which an unfinished task expires"
     )
 
-    # Downstream delivery (receiver.dispatcher, receiver.delivery_schedule).
+    # Downstream delivery (receiver.delivery.dispatcher, receiver.delivery.schedule).
     delivery_timeout_seconds: float = Field(
         default=15, gt=0, description="how long a subscriber has to answer one webhook"
     )
@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         description="how long the live stream waits for an event id still being committed",
     )
 
-    # Result-image mirroring (receiver.assets) and the /assets route.
+    # Result-image mirroring (receiver.assets.mirror) and the /assets route.
     assets_mirror: bool = Field(
         default=True,
         description="download completed tasks' result images into the asset store",

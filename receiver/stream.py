@@ -37,10 +37,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver import clock
+from receiver.delivery.subscribers import EVENT_TYPES
 from receiver.errors import EventNotFoundError
-from receiver.http import error
 from receiver.services import Services
-from receiver.subscribers import EVENT_TYPES
+from receiver.web.http import error
 from storage.engine import READ_ONLY, SessionFactory
 from storage.models import OutboxEvent, Task
 

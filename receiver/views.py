@@ -28,7 +28,7 @@ def task_view(task: Task) -> dict[str, Any]:
         "model": task.model,
         "status": task.status,
         "result_urls": list(task.result_urls),
-        # genhook's own copies (receiver.assets), in the same order; empty until all
+        # genhook's own copies (receiver.assets.mirror), in the same order; empty until all
         # result images are stored, then set together with task.assets_ready.
         "asset_urls": list(task.asset_urls or []),
         "error": (

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from receiver.assets import Mirror
-from receiver.dispatcher import Dispatcher
+from receiver.assets.mirror import Mirror
+from receiver.delivery.dispatcher import Dispatcher
 from receiver.poller import Poller
 from receiver.services import Services
 from receiver.submit import Submitter

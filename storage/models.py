@@ -67,7 +67,7 @@ class Task(SQLModel, table=True):
     provider_cost_ms: int | None = None
     result_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_source: str | None = Field(default=None, max_length=16)
-    # Our own copies of the result images (receiver.assets): set once all are stored.
+    # Our own copies of the result images (receiver.assets.mirror): set once all are stored.
     asset_urls: list[str] | None = Field(default=None, sa_type=JSON)
 
     deadline_at: datetime = Field(sa_type=UTCDateTime)
@@ -152,7 +152,7 @@ class Delivery(SQLModel, table=True):
     ``next_attempt_at`` is the claim's due column: NULL once the delivery is finished
     (succeeded or dead), so finished rows never enter the claim's index range.
     ``id`` orders deliveries of one (task, subscriber): a later one waits while an
-    earlier one is pending (see ``receiver.dispatcher``). ``attempts`` counts the
+    earlier one is pending (see ``receiver.delivery.dispatcher``). ``attempts`` counts the
     attempts of the current run; a replay starts a new run at 0, the history stays in
     ``delivery_attempts``.
     """

@@ -1,7 +1,7 @@
 """The simulator's one configuration object.
 
 Everything a test, a demo or a benchmark may want to turn is a field here, and every
-field is also a ``genhook simulate`` flag (see :mod:`receiver.simulator.cli`) and can be
+field is also a ``genhook simulate`` flag (see :mod:`receiver.cli.simulate`) and can be
 changed on a running simulator through ``PATCH /_sim/config``. Validation lives on the
 model so a bad runtime change is refused before it replaces the live settings.
 

@@ -21,12 +21,12 @@ import pytest
 from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
-from receiver.cli import app
-from receiver.dispatcher import Dispatcher
+from receiver.cli.main import app
+from receiver.cli.watch import EXIT_TIMED_OUT, exit_code, follow_task
+from receiver.delivery.dispatcher import Dispatcher
+from receiver.delivery.subscribers import Subscribers
 from receiver.lifecycle import EventType
 from receiver.services import open_services
-from receiver.subscribers import Subscribers
-from receiver.watch import EXIT_TIMED_OUT, exit_code, follow_task
 from tests.conftest import TEST_SECRET, make_settings
 from tests.support.delivery import deliveries, emit, eventually, make_task
 from tests.support.downstream import Reply, always, downstream

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from receiver.auth import AdminAuthMiddleware
-from receiver.http import JSONResponse
+from receiver.web.auth import AdminAuthMiddleware
+from receiver.web.http import JSONResponse
 from tests.conftest import make_settings
 from tests.fixtures.apimodels import DOC_CALLBACK
 from tests.support.harness import Harness, running_genhook

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck
 from schemathesis import APIOperation, Case
 from schemathesis.core.result import Ok
 
-from receiver.assets import Mirror
+from receiver.assets.mirror import Mirror
 from receiver.submit import SubmitRequest, Submitter
 from tests.conftest import make_settings
 from tests.support.simulated import Simulated, simulated_genhook

@@ -21,7 +21,7 @@ import pytest
 from sqlmodel import col, select
 
 from receiver import netguard
-from receiver.assets import Mirror
+from receiver.assets.mirror import Mirror
 from receiver.lifecycle import Status
 from receiver.poller import Poller
 from receiver.settings import Settings

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from receiver.app import create_app
-from receiver.assets import Mirror
+from receiver.assets.mirror import Mirror
 from tests.conftest import make_settings
 from tests.fixtures.apimodels import callback_body
 from tests.support.cdn import Cdn, running_cdn

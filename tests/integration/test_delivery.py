@@ -23,14 +23,14 @@ from sqlmodel import select
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from receiver import clock
-from receiver.deliveries import Deliveries, DeliveryFilter, ReplayRequest
-from receiver.delivery_schedule import Policy, schedule_bounds
-from receiver.dispatcher import Dispatcher
+from receiver.delivery.deliveries import Deliveries, DeliveryFilter, ReplayRequest
+from receiver.delivery.dispatcher import Dispatcher
+from receiver.delivery.schedule import Policy, schedule_bounds
+from receiver.delivery.subscribers import Subscribers
 from receiver.errors import InvalidSubscriberError
 from receiver.events import record_event
 from receiver.lifecycle import EventType
 from receiver.services import Services, open_services
-from receiver.subscribers import Subscribers
 from storage.models import Delivery, OutboxEvent, Subscriber, Task
 from tests.conftest import FakeClock, make_settings
 from tests.support.delivery import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.dispatcher import Dispatcher
+from receiver.delivery.dispatcher import Dispatcher
 from tests.conftest import make_settings
 from tests.support.delivery import emit, make_task
 from tests.support.downstream import Reply, always, downstream

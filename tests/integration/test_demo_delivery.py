@@ -8,11 +8,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from receiver.demo_delivery import demo_webhooks
-from receiver.dispatcher import Dispatcher
+from receiver.cli.demo_delivery import demo_webhooks
+from receiver.delivery.dispatcher import Dispatcher
+from receiver.delivery.subscribers import Subscribers
 from receiver.lifecycle import EventType
 from receiver.services import open_services
-from receiver.subscribers import Subscribers
 from tests.conftest import make_settings
 from tests.support.delivery import emit, eventually, make_task
 

@@ -16,8 +16,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from receiver.cli import simulate as cli
 from receiver.errors import GenhookError
-from receiver.simulator import SimulatorConfig, SimulatorError, cli
+from receiver.simulator import SimulatorConfig, SimulatorError
 from receiver.simulator.directives import Directives, parse_directives
 from receiver.simulator.errors import ApiError
 from receiver.simulator.images import encode_png, png_dimensions, task_image
@@ -181,7 +182,7 @@ def test_cli_builds_the_config_and_prints_the_banner(monkeypatch: pytest.MonkeyP
     def fake_run(app: Any, **kwargs: Any) -> None:
         started.update(kwargs, config=app.state.simulator.config)
 
-    monkeypatch.setattr("receiver.simulator.cli.uvicorn.run", fake_run)
+    monkeypatch.setattr("receiver.cli.simulate.uvicorn.run", fake_run)
     command = typer.Typer()
     command.command()(cli.simulate)
     result = CliRunner().invoke(
@@ -212,7 +213,7 @@ def test_cli_builds_the_config_and_prints_the_banner(monkeypatch: pytest.MonkeyP
 
 def test_cli_refuses_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        "receiver.simulator.cli.uvicorn.run", lambda *a, **k: pytest.fail("must not start")
+        "receiver.cli.simulate.uvicorn.run", lambda *a, **k: pytest.fail("must not start")
     )
     command = typer.Typer()
     command.command()(cli.simulate)

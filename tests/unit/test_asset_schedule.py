@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver.asset_schedule import RetryPolicy, next_attempt, retry_deadline
+from receiver.assets.schedule import RetryPolicy, next_attempt, retry_deadline
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = RetryPolicy(first=10, maximum=300, jitter=0)

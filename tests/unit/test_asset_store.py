@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.asset_store import LocalAssetStore, asset_key, media_type_of, validate_key
+from receiver.assets.store import LocalAssetStore, asset_key, media_type_of, validate_key
 
 TASK = "tsk_01M80B3VWMSJFRXG1YSFCF48M0"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from receiver.dashboard import present
+from receiver.web.dashboard import present
 from storage.models import Asset, Delivery, OutboxEvent, Snapshot, Task
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.dashboard.session import cookie_grants, safe_next, session_value
+from receiver.web.dashboard.session import cookie_grants, safe_next, session_value
 
 
 def test_the_cookie_proves_the_token_for_reads_only() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver.delivery_schedule import (
+from receiver.delivery.schedule import (
     DEFAULT_SCHEDULE,
     AttemptResult,
     Policy,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver.imageinfo import ImageInfo, NotAnImageError, image_info
+from receiver.assets.imageinfo import ImageInfo, NotAnImageError, image_info
 from receiver.simulator.images import encode_png, task_image
 
 

@@ -8,8 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from receiver.delivery.signing import (
+    generate_secret,
+    secrets_in_use,
+    validate_secret,
+    webhook_headers,
+)
 from receiver.errors import InvalidSubscriberError
-from receiver.signing import generate_secret, secrets_in_use, validate_secret, webhook_headers
 
 BODY = b'{"id":"evt_1","type":"task.completed","data":{"prompt":"caf\xc3\xa9"}}'
 

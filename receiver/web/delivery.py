@@ -1,8 +1,8 @@
 """Delivery routes: ``/api/subscribers``, ``/api/deliveries`` and the ``/api/events`` stream.
 
 The same operations as ``genhook subscribers`` / ``genhook deliveries``, through the
-same :class:`~receiver.subscribers.Subscribers` and
-:class:`~receiver.deliveries.Deliveries`, so they refuse the same input with the same
+same :class:`~receiver.delivery.subscribers.Subscribers` and
+:class:`~receiver.delivery.deliveries.Deliveries`, so they refuse the same input with the same
 error codes. Every error is ``{"error": {"code", "message"}}``.
 """
 
@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver import clock
-from receiver.deliveries import (
+from receiver.delivery.deliveries import (
     STATUSES,
     Deliveries,
     DeliveryFilter,
@@ -27,11 +27,11 @@ from receiver.deliveries import (
     delivery_view,
     parse_since,
 )
+from receiver.delivery.subscribers import Subscribers, subscriber_view
 from receiver.errors import DeliveryError, InvalidSubscriberError, TargetRefusedError
-from receiver.http import JSONResponse, error, parse_body
 from receiver.services import Services
 from receiver.stream import get_events
-from receiver.subscribers import Subscribers, subscriber_view
+from receiver.web.http import JSONResponse, error, parse_body
 
 MAX_PAGE = 200
 MAX_ID = 2**31 - 1  # deliveries.id is a 32-bit integer on PostgreSQL

@@ -4,7 +4,7 @@ Pages are rendered on the server from the same tables and queries as the API; th
 script in ``static/dashboard.js`` listens to ``/api/events`` and fetches
 ``/tasks/{id}/row`` (the list) or the page itself (the detail view) when something
 changes, so there is one template per thing and nothing rendered twice in two
-languages. Access follows the API's rule (``receiver.auth``).
+languages. Access follows the API's rule (``receiver.web.auth``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from receiver import clock
-from receiver.dashboard import present
-from receiver.dashboard.session import COOKIE, MAX_AGE_SECONDS, safe_next, session_value
-from receiver.http import BodyTooLargeError, read_body
 from receiver.lifecycle import EventType, Status
 from receiver.services import Services
+from receiver.web.dashboard import present
+from receiver.web.dashboard.session import COOKIE, MAX_AGE_SECONDS, safe_next, session_value
+from receiver.web.http import BodyTooLargeError, read_body
 from storage.engine import READ_ONLY
 from storage.models import OutboxEvent, Task
 from storage.queries import (

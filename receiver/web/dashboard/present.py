@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from receiver.asset_queue import FAILED, PENDING, REFUSED, STORED
+from receiver.assets.queue import FAILED, PENDING, REFUSED, STORED
 from receiver.lifecycle import Status
 from storage.models import Asset, Delivery, OutboxEvent, Snapshot, Task
 

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
-from receiver.imageinfo import MEDIA_TYPE_BY_EXTENSION
+from receiver.assets.imageinfo import MEDIA_TYPE_BY_EXTENSION
 
 _KEY = re.compile(
     r"^tsk_[0-9A-Za-z]{1,36}/(0|[1-9][0-9]{0,3})\.(" + "|".join(MEDIA_TYPE_BY_EXTENSION) + r")$"

@@ -6,14 +6,14 @@ is one bounded pass (the APScheduler ``mirror`` job only calls it; tests call it
 directly):
 
 1. claim due asset rows with a lease (``storage.claims.claim_due``; the rows are
-   written with the ``task.completed`` event, see :mod:`receiver.asset_queue`), so
+   written with the ``task.completed`` event, see :mod:`receiver.assets.queue`), so
    any number of workers share the work without downloading an image twice;
 2. download each (at most ``assets_concurrency`` at once) under the rules of
-   :mod:`receiver.asset_fetch`, into a staging file, and hand it to the store
-   (:mod:`receiver.asset_store`) under ``<task id>/<n>.<ext>``;
+   :mod:`receiver.assets.fetch`, into a staging file, and hand it to the store
+   (:mod:`receiver.assets.store`) under ``<task id>/<n>.<ext>``;
 3. record the outcome: stored (source URL, path, content type, size, sha256, pixel
    size, time), refused with the reason (final), or failed and rescheduled with
-   backoff until the URL's expiry (:mod:`receiver.asset_schedule`);
+   backoff until the URL's expiry (:mod:`receiver.assets.schedule`);
 4. when the last image of a task is stored, set the task's ``asset_urls`` and write
    ``task.assets_ready`` in the same transaction. The task row is locked first, so
    two workers storing a task's last two images decide "all stored" one after the
@@ -36,10 +36,10 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 
 from receiver import clock
-from receiver.asset_fetch import Fetched, FetchPolicy, fetch_image
-from receiver.asset_queue import FAILED, PENDING, REFUSED, STORED
-from receiver.asset_schedule import RetryPolicy, next_attempt, retry_deadline
-from receiver.asset_store import AssetStore, LocalAssetStore, asset_key
+from receiver.assets.fetch import Fetched, FetchPolicy, fetch_image
+from receiver.assets.queue import FAILED, PENDING, REFUSED, STORED
+from receiver.assets.schedule import RetryPolicy, next_attempt, retry_deadline
+from receiver.assets.store import AssetStore, LocalAssetStore, asset_key
 from receiver.errors import AssetError, AssetFetchFailedError, AssetRefusedError
 from receiver.events import record_event
 from receiver.lifecycle import EventType

@@ -14,7 +14,7 @@ redirect, so every download is treated as untrusted input:
   50 MiB image never sits in memory and a body over ``max_bytes`` is cut off at the
   limit (a ``Content-Length`` over the limit is refused before reading anything);
 * a declared content type that is not an image is refused before the body is read;
-  what is kept is decided by the bytes (:mod:`receiver.imageinfo`), and served under
+  what is kept is decided by the bytes (:mod:`receiver.assets.imageinfo`), and served under
   the type the bytes say.
 
 Outcomes are exceptions of two kinds (:mod:`receiver.errors`): a refusal is final,
@@ -33,8 +33,8 @@ from urllib.parse import urljoin
 import httpx
 
 from receiver import netguard
+from receiver.assets.imageinfo import ImageInfo, NotAnImageError, image_info
 from receiver.errors import AssetFetchFailedError, AssetRefusedError, TargetRefusedError
-from receiver.imageinfo import ImageInfo, NotAnImageError, image_info
 
 MAX_REDIRECTS = 5
 ACCEPT = "image/png, image/jpeg, image/webp, image/gif;q=0.9, */*;q=0.1"

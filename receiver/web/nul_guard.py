@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from receiver.http import error
+from receiver.web.http import error
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_CHECKED_BODY = 1024 * 1024  # larger admin bodies are passed on unchecked

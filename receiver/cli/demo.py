@@ -2,7 +2,7 @@
 
 ``scripts/run`` starts it next to the server when no provider keys are set, so a new
 user sees real work on the bundled simulator: submissions, callbacks arriving, and
-tasks completing, without a key or a public URL, and (``receiver.demo_delivery``)
+tasks completing, without a key or a public URL, and (``receiver.cli.demo_delivery``)
 their events on the live stream and as signed webhooks to a demo subscriber.
 """
 
@@ -15,7 +15,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from receiver.demo_delivery import DemoWebhooks, demo_webhooks
+from receiver.cli.demo_delivery import DemoWebhooks, demo_webhooks
 from receiver.lifecycle import Status
 from receiver.services import Services
 from receiver.submit import SubmissionRefused, SubmitRequest, Submitter

@@ -28,10 +28,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from receiver.delivery.subscribers import Subscribers
 from receiver.errors import InvalidSubscriberError
 from receiver.services import Services
 from receiver.stream import EventFilter, EventStream, Position, stream_for
-from receiver.subscribers import Subscribers
 
 SHOWN = 12  # rows of events shown
 

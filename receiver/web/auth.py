@@ -7,7 +7,7 @@ refused. Callback routes are not covered: their URL token is their credential.
 
 The dashboard (``/``, ``/tasks/...``) and the mirrored images (``/assets/...``) follow
 the same rule. A browser proves the token with the dashboard's session cookie
-(``receiver.dashboard.session``), which counts for reads only; a page load without
+(``receiver.web.dashboard.session``), which counts for reads only; a page load without
 it is sent to ``/login``.
 """
 
@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from receiver.dashboard.session import COOKIE, cookie_grants
-from receiver.http import error
 from receiver.settings import is_loopback_host
+from receiver.web.dashboard.session import COOKIE, cookie_grants
+from receiver.web.http import error
 
 PROTECTED_PREFIXES = ("/api/", "/assets/", "/tasks/")
 PROTECTED_PATHS = ("/",)

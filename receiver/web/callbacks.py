@@ -16,13 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from receiver import clock
-from receiver.http import BodyTooLargeError, JSONResponse, error, read_body
 from receiver.ingest import Inbound
 from receiver.lifecycle import Source
 from receiver.providers.base import CallbackAdapter
 from receiver.providers.errors import MalformedCallbackError
 from receiver.services import Services
 from receiver.tokens import InvalidTokenError
+from receiver.web.http import BodyTooLargeError, JSONResponse, error, read_body
 
 log = logging.getLogger("genhook.callbacks")
 

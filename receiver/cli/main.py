@@ -24,18 +24,18 @@ from sqlalchemy.engine import make_url
 from receiver import clock
 from receiver.app import create_app
 from receiver.callback_urls import create_callback_url
-from receiver.cli_delivery import deliveries_app, subscribers_app, watch
-from receiver.demo import run_demo
+from receiver.cli.delivery import deliveries_app, subscribers_app, watch
+from receiver.cli.demo import run_demo
+from receiver.cli.simulate import simulate
+from receiver.cli.watch import exit_code, follow_task
 from receiver.errors import ConfigurationError, GenhookError
 from receiver.lifecycle import Status
 from receiver.providers.registry import describe_catalogs
 from receiver.services import Services, open_services
 from receiver.settings import Settings
-from receiver.simulator.cli import simulate
 from receiver.stuck import stuck_reason, stuck_tasks
 from receiver.submit import SubmitRequest, Submitter
 from receiver.views import task_view
-from receiver.watch import exit_code, follow_task
 from receiver.worker import background_jobs, running_jobs
 from storage.claims import worker_id
 from storage.engine import create_engine

@@ -13,12 +13,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver.callback_urls import NoCallbacksError, create_callback_url
-from receiver.deliveries import delivery_view
+from receiver.delivery.deliveries import delivery_view
 from receiver.errors import UnknownProviderError
-from receiver.http import JSONResponse, error, parse_body
 from receiver.services import Services
 from receiver.submit import SubmissionRefused, SubmitRequest, Submitter, TrackRefused
 from receiver.views import asset_view, event_view, snapshot_view, task_view
+from receiver.web.http import JSONResponse, error, parse_body
 from storage.engine import READ_ONLY
 from storage.models import Task
 from storage.queries import (

@@ -25,12 +25,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from receiver.api import CallbackUrlBody, SubmitBody, TrackBody
-from receiver.api_delivery import ReplayBody, RotateBody, SubscriberBody
-from receiver.asset_queue import STATUSES as ASSET_STATUSES
-from receiver.deliveries import STATUSES as DELIVERY_STATUSES
-from receiver.http import JSONResponse
+from receiver.assets.queue import STATUSES as ASSET_STATUSES
+from receiver.delivery.deliveries import STATUSES as DELIVERY_STATUSES
 from receiver.lifecycle import EventType, Status
+from receiver.web.delivery import ReplayBody, RotateBody, SubscriberBody
+from receiver.web.http import JSONResponse
+from receiver.web.tasks import CallbackUrlBody, SubmitBody, TrackBody
 
 TITLE = "genhook"
 VERSION = "0.1.0"

@@ -8,13 +8,13 @@ runs and tests call directly:
    ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so any number of dispatchers share the
    work and never send one delivery twice at the same time. The claim only takes a
    delivery with no earlier pending delivery for the same (task, subscriber), which
-   keeps each task's events in order per subscriber (see :mod:`receiver.deliveries`);
+   keeps each task's events in order per subscriber (see :mod:`receiver.delivery.deliveries`);
 2. **send** them concurrently: the event's JSON, signed per Standard Webhooks, to
    the subscriber's URL, with ``follow_redirects=False`` and the delivery timeout,
    after checking the URL still resolves to an allowed address;
 3. **record** each attempt in its own transaction: the attempt row (status code,
    latency, error, the first KiB of the answer) and what
-   :func:`receiver.delivery_schedule.decide` makes of it: succeeded, retry at a
+   :func:`receiver.delivery.schedule.decide` makes of it: succeeded, retry at a
    time, dead-lettered, or subscriber gone (410). A subscriber whose failures have
    lasted ``delivery_disable_after_seconds`` is disabled.
 
@@ -41,12 +41,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock, netguard
-from receiver.deliveries import DEAD, PENDING, SUCCEEDED, release_next, reschedule_followers
-from receiver.delivery_schedule import AttemptResult, Decision, Policy, Verdict, decide
+from receiver.delivery.deliveries import (
+    DEAD,
+    PENDING,
+    SUCCEEDED,
+    release_next,
+    reschedule_followers,
+)
+from receiver.delivery.schedule import AttemptResult, Decision, Policy, Verdict, decide
+from receiver.delivery.signing import secrets_in_use, webhook_headers
+from receiver.delivery.subscribers import ALLOW_HINT, disable_in_session
 from receiver.errors import TargetRefusedError
 from receiver.services import Services
-from receiver.signing import secrets_in_use, webhook_headers
-from receiver.subscribers import ALLOW_HINT, disable_in_session
 from storage.claims import claim_due
 from storage.models import Delivery, DeliveryAttempt, OutboxEvent, Subscriber
 

@@ -8,7 +8,7 @@ so both refuse the same input with the same words:
   ``GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS`` is set, must not resolve to a private,
   loopback or link-local address (:mod:`receiver.netguard`);
 * event types must be in :class:`receiver.lifecycle.EventType` (none = all);
-* a secret given must be ``whsec_`` + base64 (:mod:`receiver.signing`); none given →
+* a secret given must be ``whsec_`` + base64 (:mod:`receiver.delivery.signing`); none given →
   one is generated.
 
 Disabling a subscriber (by hand, on a 410, or after failing for too long) also
@@ -28,9 +28,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock, netguard
+from receiver.delivery.signing import generate_secret, validate_secret
 from receiver.errors import InvalidSubscriberError, SubscriberNotFoundError, TargetRefusedError
 from receiver.lifecycle import EventType
-from receiver.signing import generate_secret, validate_secret
 from receiver.views import iso
 from storage.models import Delivery, DeliveryAttempt, Subscriber
 

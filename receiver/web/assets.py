@@ -1,6 +1,6 @@
 """``GET /assets/{task_id}/{name}``: the mirrored result images, served back.
 
-Behind the same rule as the admin API (``receiver.auth``): the bearer token, or
+Behind the same rule as the admin API (``receiver.web.auth``): the bearer token, or
 loopback when no token is set. A stored image never
 changes (one key per task and position, written once, atomically), so it is sent
 with a year-long ``immutable`` cache lifetime; ``private`` because it sits behind
@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from receiver.asset_store import AssetStore, media_type_of, validate_key
-from receiver.assets import asset_store
-from receiver.http import error
+from receiver.assets.mirror import asset_store
+from receiver.assets.store import AssetStore, media_type_of, validate_key
 from receiver.services import Services
+from receiver.web.http import error
 
 CACHE_HEADERS = {
     "Cache-Control": "private, max-age=31536000, immutable",

@@ -7,7 +7,7 @@ or not at all: a crash can never leave an event that nobody will deliver.
 Per-task order. A task's events must reach a subscriber in the order they happened,
 so a delivery waits while an earlier delivery of the same (task, subscriber) is
 still pending. The dispatcher's claim enforces it (it only claims a delivery with
-no earlier pending one, see :data:`receiver.dispatcher`), which holds under any
+no earlier pending one, see :data:`receiver.delivery.dispatcher`), which holds under any
 interleaving. To keep waiting rows out of the claim's index range, a delivery
 that starts behind another gets the other's due time, followers are moved along
 when their leader is rescheduled, and the next follower is made due when its
@@ -27,8 +27,8 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from receiver.delivery.subscribers import active_subscribers_for
 from receiver.errors import DeliveryNotFoundError, EventNotFoundError, SubscriberNotFoundError
-from receiver.subscribers import active_subscribers_for
 from receiver.views import iso
 from storage.models import Delivery, DeliveryAttempt, OutboxEvent, Subscriber
 

@@ -2,8 +2,9 @@
 
 Like the task commands, these open the database directly with the server's
 settings, so they work with or without a running server; they go through the same
-:class:`~receiver.subscribers.Subscribers` and :class:`~receiver.deliveries.Deliveries`
-as ``/api/subscribers`` and ``/api/deliveries``. ``cli.py`` registers them.
+:class:`~receiver.delivery.subscribers.Subscribers` and
+:class:`~receiver.delivery.deliveries.Deliveries` as
+``/api/subscribers`` and ``/api/deliveries``. ``cli.main`` registers them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from rich.console import Console
 from rich.table import Table
 
 from receiver import clock
-from receiver.deliveries import (
+from receiver.cli.watch import (
+    EXIT_DOWNLOAD_FAILED,
+    WatchDisplay,
+    download_results,
+    exit_code,
+    follow_task,
+)
+from receiver.delivery.deliveries import (
     DEAD,
     Deliveries,
     DeliveryFilter,
@@ -29,17 +37,10 @@ from receiver.deliveries import (
     delivery_view,
     parse_since,
 )
+from receiver.delivery.subscribers import Subscribers, subscriber_view
 from receiver.errors import GenhookError, TaskNotFoundError
 from receiver.services import Services, open_services
 from receiver.settings import Settings
-from receiver.subscribers import Subscribers, subscriber_view
-from receiver.watch import (
-    EXIT_DOWNLOAD_FAILED,
-    WatchDisplay,
-    download_results,
-    exit_code,
-    follow_task,
-)
 
 subscribers_app = typer.Typer(
     help="Webhook subscribers: who receives task events.", no_args_is_help=True
