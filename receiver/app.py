@@ -1,8 +1,9 @@
-"""``create_app(settings)``: the ASGI application.
+"""``create_app(settings)``: the ASGI application, wired.
 
-The lifespan opens the shared :class:`~receiver.services.Services` (database,
-migrations for embedded SQLite, secret) and closes them on shutdown; background
-parts (poller, dispatcher) will start here too.
+The web layer (:mod:`receiver.web.application`) gets one thing from here: how to
+open this process's runtime. That is the services, a reconcile of creates a crashed
+predecessor left unconfirmed, and, unless this is a web-only process
+(``--no-background``), the background jobs.
 """
 
 from __future__ import annotations
@@ -11,78 +12,34 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
 from receiver.services import Services, open_services
 from receiver.settings import Settings
-from receiver.submit import Submitter
-from receiver.web import assets as asset_routes
-from receiver.web import delivery as api_delivery
-from receiver.web import openapi
-from receiver.web import tasks as api
-from receiver.web.auth import AdminAuthMiddleware
-from receiver.web.callbacks import receive_callback
-from receiver.web.dashboard import pages as dashboard
-from receiver.web.http import error
-from receiver.web.nul_guard import RefuseNulMiddleware
+from receiver.web.application import WebApp, build_app
 from receiver.worker import background_jobs, running_jobs
 
-log = logging.getLogger("genhook.app")
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> WebApp:
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def runtime() -> AsyncIterator[Services]:
         async with open_services(settings) as services:
-            app.state.services = services
             await _reconcile_on_start(services)
             if settings.run_background:
                 async with running_jobs(background_jobs(services)):
-                    yield
+                    yield services
             else:
-                yield
+                yield services
 
-    token = settings.api_token.get_secret_value() if settings.api_token else None
-    return Starlette(
-        routes=[
-            Route("/callbacks/{provider}/{token}", receive_callback, methods=["POST"]),
-            *api.routes,
-            *api_delivery.routes,
-            *asset_routes.routes,
-            *openapi.routes,
-            *dashboard.routes,
-        ],
-        middleware=[
-            Middleware(RefuseNulMiddleware),
-            Middleware(AdminAuthMiddleware, api_token=token),
-        ],
-        exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
-        lifespan=lifespan,
-    )
+    return build_app(settings, runtime)
 
 
 async def _reconcile_on_start(services: Services) -> None:
     """Settle creates a crashed predecessor left unconfirmed (see ``receiver.submit``)."""
     try:
-        settled = await Submitter(services).reconcile_unconfirmed()
+        settled = await services.submitter().reconcile_unconfirmed()
     except Exception:  # a provider outage must not keep the receiver from starting
         log.exception("reconciling unconfirmed submissions failed; will retry later")
         return
     for task_id, verdict in settled:
         log.info("unconfirmed submission %s: %s", task_id, verdict)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    return error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error(500, "internal_error", "internal error; see the server log")

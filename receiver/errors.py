@@ -1,35 +1,238 @@
-"""Root of the service's exceptions.
+"""Every error genhook raises on purpose, in one tree.
 
-Each package keeps its own subclasses next to the code that raises them
-(``receiver.providers.errors``, ``storage.errors``); this root lets callers catch
-"anything genhook refused" in one place without swallowing programming errors.
+Callers catch "anything genhook refused" with :class:`GenhookError` without
+swallowing programming errors, or one branch of it. Each class's docstring is the
+situation it names; the web layer and the CLI map the tree onto HTTP statuses and
+exit codes in one place each (``receiver.web.http``, ``receiver.cli.runner``).
+
+Hierarchy::
+
+    GenhookError
+    ├── ConfigurationError            settings that cannot work together
+    ├── DatabaseError
+    │   ├── DatabaseSetupError        the URL or schema cannot be used (storage's own
+    │   │   └── MigrationRequiredError   errors are translated into this at start-up)
+    │   └── DatabaseUnavailableError  the database did not answer in time
+    ├── RequestError                  a request genhook refuses as given
+    │   ├── InvalidRequestError       a field or parameter is unusable (names it)
+    │   ├── MalformedBodyError        a body that is not JSON
+    │   ├── BodyTooLargeError
+    │   ├── UnknownProviderError
+    │   ├── NoCallbacksError          a callback URL for a provider that never calls back
+    │   ├── SubmissionRefusedError    our validation refused a job (a failed task is kept)
+    │   ├── TrackRefusedError         the provider does not know the task to adopt
+    │   └── AlreadyTrackedError
+    ├── NotFoundError
+    │   ├── TaskNotFoundError
+    │   ├── SubscriberNotFoundError
+    │   ├── DeliveryNotFoundError
+    │   └── EventNotFoundError
+    ├── InvalidTokenError             a callback URL's token is forged or malformed
+    ├── TargetRefusedError            an outbound URL resolves to a private address
+    ├── InvalidSubscriberError        a subscriber's URL, event types or secret
+    ├── AssetError
+    │   ├── AssetRefusedError         final: not an image we keep
+    │   │   └── NotAnImageError
+    │   └── AssetFetchFailedError     worth retrying
+    ├── ProviderError                 (receiver.providers.errors: its own subtree,
+    │   ├── MalformedCallbackError     where each class says whether a retry helps)
+    │   ├── ProviderValidationError
+    │   └── ProviderCallError ...
+    └── SimulatorError                (receiver.simulator.errors)
+
+``storage`` sits below ``receiver`` and imports nothing from it, so its errors have
+their own root, :class:`storage.errors.StorageError`; :mod:`receiver.services`
+translates them where it meets them.
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "AlreadyTrackedError",
+    "AssetError",
+    "AssetFetchFailedError",
+    "AssetRefusedError",
+    "BodyTooLargeError",
+    "ConfigurationError",
+    "DatabaseError",
+    "DatabaseSetupError",
+    "DatabaseUnavailableError",
+    "DeliveryNotFoundError",
+    "EventNotFoundError",
+    "GenhookError",
+    "InvalidRequestError",
+    "InvalidSubscriberError",
+    "InvalidTokenError",
+    "MalformedBodyError",
+    "MigrationRequiredError",
+    "NoCallbacksError",
+    "NotAnImageError",
+    "NotFoundError",
+    "RequestError",
+    "SubmissionRefusedError",
+    "SubscriberNotFoundError",
+    "TargetRefusedError",
+    "TaskNotFoundError",
+    "TrackRefusedError",
+    "UnknownProviderError",
+]
 
 
 class GenhookError(Exception):
     """Base class of every error genhook raises on purpose."""
 
+    #: the API's error code for this error (``{"error": {"code": ...}}``)
+    code = "error"
+
 
 class ConfigurationError(GenhookError):
     """The settings cannot work together (e.g. a public bind without an API token)."""
 
+    code = "configuration_error"
 
-class UnknownProviderError(GenhookError):
+
+class DatabaseError(GenhookError):
+    code = "storage_error"
+
+
+class DatabaseSetupError(DatabaseError):
+    """The database URL or schema cannot be used as configured."""
+
+
+class MigrationRequiredError(DatabaseSetupError):
+    """The database schema is behind the code: run ``genhook db upgrade``."""
+
+    code = "migration_required"
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database did not answer (refused, timed out, or dropped the connection)."""
+
+    code = "storage_unavailable"
+
+
+class RequestError(GenhookError):
+    """A request genhook refuses as given; sending it again unchanged will not help."""
+
+    code = "invalid_request"
+
+
+class InvalidRequestError(RequestError):
+    """A field or parameter is unusable; ``field`` names it when one is to blame."""
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class MalformedBodyError(RequestError):
+    """A body that is not even JSON."""
+
+    code = "invalid_json"
+
+
+class BodyTooLargeError(RequestError):
+    code = "body_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body exceeds {limit} bytes")
+        self.limit = limit
+
+
+class UnknownProviderError(RequestError):
     """A provider name that no adapter answers to."""
+
+    code = "unknown_provider"
 
     def __init__(self, provider: str) -> None:
         super().__init__(f"unknown provider {provider!r}")
         self.provider = provider
 
 
-class TaskNotFoundError(GenhookError):
-    """No task has this id."""
+class NoCallbacksError(RequestError):
+    """The provider never calls back, so a callback URL would never be used."""
+
+    code = "no_callbacks"
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(
+            f"provider {provider!r} sends no callbacks; submit through genhook "
+            "(`genhook submit`) or adopt the task (`genhook track`) so it is polled"
+        )
+        self.provider = provider
+
+
+class SubmissionRefusedError(RequestError):
+    """Our validation refused the job before any provider call; the task is kept as
+    failed, so ``task_id`` names it."""
+
+    def __init__(self, task_id: str, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.field = field
+
+
+class TrackRefusedError(RequestError):
+    """The provider does not know the task we were asked to adopt."""
+
+    code = "track_refused"
+
+
+class AlreadyTrackedError(RequestError):
+    """genhook already has a task for this provider task id."""
+
+    code = "already_tracked"
+
+    def __init__(self, provider: str, provider_task_id: str) -> None:
+        super().__init__(f"genhook already has a task for {provider} task {provider_task_id!r}")
+        self.provider = provider
+        self.provider_task_id = provider_task_id
+
+
+class NotFoundError(GenhookError):
+    code = "not_found"
+
+
+class TaskNotFoundError(NotFoundError):
+    code = "task_not_found"
 
     def __init__(self, task_id: str) -> None:
         super().__init__(f"no task with id {task_id!r}")
         self.task_id = task_id
+
+
+class SubscriberNotFoundError(NotFoundError):
+    code = "subscriber_not_found"
+
+    def __init__(self, subscriber_id: str) -> None:
+        super().__init__(f"no subscriber with id {subscriber_id!r}")
+        self.subscriber_id = subscriber_id
+
+
+class DeliveryNotFoundError(NotFoundError):
+    code = "delivery_not_found"
+
+    def __init__(self, delivery_id: int | str) -> None:
+        super().__init__(f"no delivery with id {delivery_id!r}")
+        self.delivery_id = delivery_id
+
+
+class EventNotFoundError(NotFoundError):
+    """An event id (``Last-Event-ID``, ``replay --event``) that the outbox does not hold."""
+
+    code = "event_not_found"
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"no event with id {event_id!r}")
+        self.event_id = event_id
+
+
+class InvalidTokenError(GenhookError):
+    """The callback token is malformed or its MAC does not match."""
+
+    code = "invalid_token"
 
 
 class TargetRefusedError(GenhookError):
@@ -39,44 +242,12 @@ class TargetRefusedError(GenhookError):
     code = "target_refused"
 
 
-class DeliveryError(GenhookError):
-    """Downstream delivery refused something; ``code`` is the API's error code."""
-
-    code = "delivery_error"
-
-
-class InvalidSubscriberError(DeliveryError):
+class InvalidSubscriberError(GenhookError):
     """A subscriber field is unusable (bad URL, unknown event type, malformed secret)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-class SubscriberNotFoundError(DeliveryError):
-    code = "subscriber_not_found"
-
-    def __init__(self, subscriber_id: str) -> None:
-        super().__init__(f"no subscriber with id {subscriber_id!r}")
-        self.subscriber_id = subscriber_id
-
-
-class DeliveryNotFoundError(DeliveryError):
-    code = "delivery_not_found"
-
-    def __init__(self, delivery_id: int) -> None:
-        super().__init__(f"no delivery with id {delivery_id}")
-        self.delivery_id = delivery_id
-
-
-class EventNotFoundError(DeliveryError):
-    """An event id (``Last-Event-ID``, ``replay --event``) that the outbox does not hold."""
-
-    code = "event_not_found"
-
-    def __init__(self, event_id: str) -> None:
-        super().__init__(f"no event with id {event_id!r}")
-        self.event_id = event_id
 
 
 class AssetError(GenhookError):
@@ -97,6 +268,13 @@ class AssetError(GenhookError):
 class AssetRefusedError(AssetError):
     """Not an image we keep: wrong content type, over the size limit, a private
     address (directly or by redirect), a URL we cannot request."""
+
+
+class NotAnImageError(AssetRefusedError):
+    """The bytes are not a PNG, JPEG, WebP or GIF we can read the size of."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("not_an_image", message)
 
 
 class AssetFetchFailedError(AssetError):

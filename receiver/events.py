@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver.assets.queue import enqueue_assets
-from receiver.delivery.deliveries import enqueue_deliveries
+from receiver.delivery.outbox import enqueue_deliveries
 from receiver.lifecycle import EventType
-from receiver.views import iso, task_view
+from receiver.views import event_payload
 from storage.models import OutboxEvent, Task, new_event_id
 
 
@@ -25,14 +25,12 @@ async def record_event(
     webhook delivery per active subscriber that wants it (and, for a completion, one
     asset row per result image to mirror)."""
     event_id = new_event_id()
-    payload = {
-        "id": event_id,
-        "type": event_type.value,
-        "timestamp": iso(now),
-        "data": task_view(task),
-    }
     event = OutboxEvent(
-        id=event_id, task_id=task.id, type=event_type.value, created_at=now, payload=payload
+        id=event_id,
+        task_id=task.id,
+        type=event_type.value,
+        created_at=now,
+        payload=event_payload(event_id, event_type, task, now),
     )
     session.add(event)
     await enqueue_deliveries(session, event, now)

@@ -1,11 +1,11 @@
-"""The durable write path for task snapshots (callbacks now, polls later).
+"""The durable write path for task snapshots: callbacks, polls and submissions.
 
-Each snapshot is written as one transaction: the inbox row, the task update decided
-by ``lifecycle.apply`` and the outbox event, so a caller that answers the provider
-after :meth:`Ingestor.record` returns has a durable commit behind its 2xx.
-
-:func:`ingest_in_session` does the work inside a caller's transaction and commits
-nothing, so a batching writer can put many snapshots into one commit.
+A snapshot is written with its inbox row, the task update decided by
+``lifecycle.apply`` and the outbox event in one transaction, so a caller that
+answers the provider after :meth:`Ingestor.record` returns has a durable commit
+behind its 2xx. :class:`Ingestor` groups concurrent snapshots into one commit;
+:func:`ingest_batch` does the work inside a caller's transaction and commits
+nothing, for the poller and the submitter, which write in their own transactions.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from storage.models import Snapshot, Task
 
 SNAPSHOTS = Snapshot.__table__  # type: ignore[attr-defined]
 
-log = logging.getLogger("genhook.ingest")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

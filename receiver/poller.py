@@ -23,7 +23,7 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,16 +31,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock
-from receiver.cadence import PollOutcome, next_poll_at, next_poll_delay
+from receiver.cadence import Cadence, PollOutcome, next_poll_at, next_poll_delay
 from receiver.ingest import Inbound, ingest_batch, ingest_in_session
 from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot
 from receiver.pressure import ProviderPressure
-from receiver.providers.errors import ProviderCallError, ProviderRateLimited
-from receiver.services import Services
+from receiver.providers.base import ProviderAdapter
+from receiver.providers.errors import ProviderCallError, ProviderRateLimitedError
+from receiver.settings import PollSettings
 from storage.claims import claim_due_rows, worker_id
+from storage.engine import SessionFactory
 from storage.models import Task
 
-log = logging.getLogger("genhook.poller")
+log = logging.getLogger(__name__)
 
 DEADLINE_CODE = "deadline_exceeded"
 
@@ -61,22 +63,26 @@ class PollReport:
 class Poller:
     def __init__(
         self,
-        services: Services,
+        sessions: SessionFactory,
+        adapters: Mapping[str, ProviderAdapter],
+        settings: PollSettings,
+        cadences: Mapping[str, Cadence],
         *,
+        expire_grace_seconds: float,
+        pressure: ProviderPressure,
         holder: str | None = None,
         rng: random.Random | None = None,
-        pressure: ProviderPressure | None = None,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
-        settings = services.settings
-        self._services = services
+        self._sessions = sessions
+        self._adapters = adapters
         self._settings = settings
+        self._cadences = cadences
+        self._grace = timedelta(seconds=expire_grace_seconds)
+        self._pressure = pressure
         self._holder = holder or worker_id()
         self._rng = rng or random.Random()
-        self._pressure = pressure or ProviderPressure(
-            failures_to_open=settings.circuit_failures,
-            base_cooldown=settings.circuit_cooldown_seconds,
-            max_cooldown=settings.circuit_max_cooldown_seconds,
-        )
+        self._on_events = on_events  # told after a pass that wrote events
 
     @property
     def pressure(self) -> ProviderPressure:
@@ -94,19 +100,19 @@ class Poller:
             *(self._poll_provider(p, group, now, report) for p, group in by_provider.items())
         )
         if report.applied or report.expired:
-            self._services.dispatch_nudge.set()  # their events: deliver them now
+            self._on_events()  # their events: deliver them now
         return report
 
     async def _claim(self, now: datetime) -> list[Task]:
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             return await claim_due_rows(
                 session,
                 Task,
                 due_column="next_poll_at",
                 now=now,
                 holder=self._holder,
-                lease=timedelta(seconds=self._settings.poll_lease_seconds),
-                limit=self._settings.poll_batch_size,
+                lease=timedelta(seconds=self._settings.lease_seconds),
+                limit=self._settings.batch_size,
             )
 
     async def _poll_provider(
@@ -131,12 +137,12 @@ class Poller:
             if waiting:
                 await self._park(waiting, now + timedelta(seconds=1), report)
 
-        adapter = self._services.adapters[provider]
+        adapter = self._adapters[provider]
         ids = [t.provider_task_id for t in pollable if t.provider_task_id]
         try:
             report.requests_by_provider[provider] += 1
             snapshots = await adapter.fetch_many(ids)
-        except ProviderRateLimited as exc:
+        except ProviderRateLimitedError as exc:
             report.failed_calls += 1
             self._pressure.record_rate_limit(provider, exc.retry_after, now)
             log.warning("%s rate-limited the poller; waiting %ss", provider, exc.retry_after)
@@ -166,8 +172,8 @@ class Poller:
 
         Unpollable tasks (no provider task id) are only woken again at their deadline.
         """
-        cadence = self._settings.cadence(provider)
-        async with self._services.sessions() as session, session.begin():
+        cadence = self._cadences[provider]
+        async with self._sessions() as session, session.begin():
             inbounds = [
                 Inbound(task.id, provider, Source.POLL, snapshot)
                 for task in tasks
@@ -231,9 +237,9 @@ class Poller:
         it has been given every chance and someone should look at it.
         """
         gate = self._pressure.gate(provider, now)
-        cadence = self._settings.cadence(provider)
-        grace = timedelta(seconds=self._settings.expire_grace_seconds)
-        async with self._services.sessions() as session, session.begin():
+        cadence = self._cadences[provider]
+        grace = self._grace
+        async with self._sessions() as session, session.begin():
             for task in await self._still_held(session, tasks):
                 task.lease_holder = task.lease_expires_at = None
                 if Status(task.status).is_terminal:
@@ -254,7 +260,7 @@ class Poller:
 
     async def _park(self, tasks: Sequence[Task], until: datetime, report: PollReport) -> None:
         """Hand tasks back untouched, due again when the provider may be called."""
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             for task in await self._still_held(session, tasks):
                 task.lease_holder = task.lease_expires_at = None
                 task.next_poll_at = until + timedelta(seconds=self._rng.uniform(0, 1))

@@ -1,8 +1,12 @@
-"""The long-lived parts a process needs, opened once and shared.
+"""The composition root: every long-lived part of a process, built once and wired.
 
-The web app's lifespan and every CLI command open the same :class:`Services`, so a
-command run from a shell behaves exactly like the server: same database, same
-migrations policy, same secret.
+The web app's lifespan, ``genhook worker`` and every CLI command open the same
+:class:`Services`, so a command run from a shell behaves exactly like the server:
+same database, same migrations policy, same secret. Components receive only what
+they use (sessions, the HTTP client, their settings section, a callback for "events
+were committed"); this module is the one place that knows where each comes from.
+Parts that are made per worker (they carry a lease holder name) have factory
+methods here.
 """
 
 from __future__ import annotations
@@ -10,22 +14,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from receiver.assets.mirror import Mirror
+from receiver.assets.store import AssetStore, LocalAssetStore
+from receiver.delivery.deliveries import Deliveries
+from receiver.delivery.dispatcher import Dispatcher
+from receiver.delivery.subscribers import Subscribers
+from receiver.errors import DatabaseSetupError, MigrationRequiredError
 from receiver.ingest import Ingestor
+from receiver.poller import Poller
+from receiver.pressure import ProviderPressure
 from receiver.providers.base import ProviderAdapter
 from receiver.providers.registry import build_adapters
 from receiver.settings import Settings
-from receiver.tokens import CallbackTokens, load_service_secret
+from receiver.stream import EventStream
+from receiver.submit import Submitter
+from receiver.tokens import CallbackTokens, CallbackUrls, load_service_secret
 from storage.engine import SessionFactory, create_engine, create_session_factory, is_sqlite
-from storage.errors import MigrationRequiredError
+from storage.errors import StorageError
 from storage.migrate import pending_revisions, upgrade
 
-log = logging.getLogger("genhook.services")
+log = logging.getLogger(__name__)
 
 # Provider calls: connect fast or fail, but give a slow create time to answer.
 PROVIDER_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -36,15 +51,79 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     sessions: SessionFactory
-    tokens: CallbackTokens
-    ingestor: Ingestor
     http: httpx.AsyncClient
     adapters: Mapping[str, ProviderAdapter]
+    callback_urls: CallbackUrls
+    ingestor: Ingestor
+    asset_store: AssetStore
+    subscribers: Subscribers
+    deliveries: Deliveries
+    stream: EventStream
     dispatch_nudge: asyncio.Event  # set when events were committed: deliver them now
 
-    def callback_url(self, provider: str, task_id: str) -> str:
-        token = self.tokens.mint(provider, task_id)
-        return f"{self.settings.public_url}/callbacks/{provider}/{token}"
+    def events_committed(self) -> None:
+        """What every writer calls after a commit that wrote events."""
+        self.dispatch_nudge.set()
+
+    def submitter(self, *, holder: str = "submit", rng: random.Random | None = None) -> Submitter:
+        return Submitter(
+            self.sessions,
+            self.adapters,
+            self.ingestor,
+            self.callback_urls,
+            self.settings.cadences(),
+            deadline_seconds=self.settings.task_deadline_seconds,
+            holder=holder,
+            rng=rng,
+            on_events=self.events_committed,
+        )
+
+    def poller(
+        self,
+        *,
+        holder: str | None = None,
+        rng: random.Random | None = None,
+        pressure: ProviderPressure | None = None,
+    ) -> Poller:
+        circuit = self.settings.circuit
+        return Poller(
+            self.sessions,
+            self.adapters,
+            self.settings.poll,
+            self.settings.cadences(),
+            expire_grace_seconds=self.settings.expire_grace_seconds,
+            pressure=pressure
+            or ProviderPressure(
+                failures_to_open=circuit.failures,
+                base_cooldown=circuit.cooldown_seconds,
+                max_cooldown=circuit.max_cooldown_seconds,
+            ),
+            holder=holder,
+            rng=rng,
+            on_events=self.events_committed,
+        )
+
+    def dispatcher(self, *, holder: str, rng: random.Random | None = None) -> Dispatcher:
+        return Dispatcher(
+            self.sessions,
+            self.http,
+            self.settings.delivery,
+            self.settings.dispatch,
+            holder=holder,
+            rng=rng,
+        )
+
+    def mirror(self, *, holder: str | None = None, rng: random.Random | None = None) -> Mirror:
+        return Mirror(
+            self.sessions,
+            self.http,
+            self.asset_store,
+            self.settings.assets,
+            public_url=self.settings.public_url,
+            holder=holder,
+            rng=rng,
+            on_events=self.events_committed,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -55,14 +134,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     several processes share it, so only ``genhook db upgrade`` (the Procfile
     ``release`` step) migrates it.
     """
-    engine = create_engine(settings.resolved_database_url)
     try:
-        if is_sqlite(engine):
-            await upgrade(engine)
-        elif missing := await pending_revisions(engine):
-            raise MigrationRequiredError(
-                f"database schema lacks revisions {', '.join(missing)}: run `genhook db upgrade`"
-            )
+        engine = create_engine(settings.resolved_database_url)
+    except StorageError as exc:
+        raise DatabaseSetupError(str(exc)) from exc
+    try:
+        await _check_schema(engine)
         sessions = create_session_factory(engine)
         dispatch_nudge = asyncio.Event()
         ingestor = Ingestor(sessions, on_events=dispatch_nudge.set)
@@ -72,13 +149,29 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     settings=settings,
                     engine=engine,
                     sessions=sessions,
-                    tokens=CallbackTokens(load_service_secret(settings)),
-                    ingestor=ingestor,
                     http=http,
                     adapters=build_adapters(settings, http),
+                    callback_urls=CallbackUrls(
+                        CallbackTokens(load_service_secret(settings)), settings.public_url
+                    ),
+                    ingestor=ingestor,
+                    asset_store=LocalAssetStore(settings.resolved_assets_dir),
+                    subscribers=Subscribers(sessions, settings.delivery),
+                    deliveries=Deliveries(sessions),
+                    stream=EventStream(sessions, settings.events),
                     dispatch_nudge=dispatch_nudge,
                 )
             finally:
                 await ingestor.aclose()
     finally:
         await engine.dispose()
+
+
+async def _check_schema(engine: AsyncEngine) -> None:
+    if is_sqlite(engine):
+        await upgrade(engine)
+    elif missing := await pending_revisions(engine):
+        oldest_first = ", ".join(reversed(missing))
+        raise MigrationRequiredError(
+            f"database schema lacks revisions {oldest_first}: run `genhook db upgrade`"
+        )

@@ -1,35 +1,237 @@
 """The one typed settings object, read once from ``GENHOOK_*`` variables and ``.env``.
 
-Everything configurable lives here with the default the issues name, so the README's
-configuration table and the code cannot drift apart: ``genhook config`` prints this
-object. Nothing else in the service reads the environment.
+Everything configurable lives here with the default the issues name; nothing else in
+the service reads the environment. The object is grouped in sections, and each part
+of genhook receives only its own (the poller :class:`PollSettings` and the provider
+cadences, the dispatcher :class:`DeliverySettings`...), wired in
+:mod:`receiver.services`.
+
+The environment names stay flat (``GENHOOK_DELIVERY_TIMEOUT_SECONDS``,
+``GENHOOK_APIMALL_POLL_FIRST``): a variable's first word after the prefix names the
+section and the rest the field (pydantic-settings' nested delimiter ``_`` split once).
+Keyword arguments may use the same flat names (``Settings(delivery_timeout_seconds=5)``)
+or a section (``Settings(delivery={"timeout_seconds": 5})``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from receiver.cadence import Cadence
 
 ProviderName = Literal["apimodels", "apimall", "apimart"]
+PROVIDERS: tuple[ProviderName, ...] = ("apimodels", "apimall", "apimart")
 
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "apimodels": "https://apimodels.app",
-    "apimall": "https://gateway.apimall.ai",
-    "apimart": "https://api.apimart.ai",
-}
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PollSettings(Section):
+    """The fallback poller (``receiver.poller``)."""
+
+    tick_seconds: float = Field(default=1.0, gt=0, description="how often the poller runs")
+    batch_size: int = Field(default=200, gt=0, description="tasks claimed per poller pass")
+    lease_seconds: float = Field(
+        default=60, gt=0, description="how long a claimed task is reserved for its poller"
+    )
+    jitter: float = Field(default=0.1, ge=0, lt=1, description="± share on every interval")
+    concurrency: int = Field(default=4, gt=0, description="parallel status requests per provider")
+
+
+class CircuitSettings(Section):
+    """Per-provider circuit breaker (``receiver.pressure``)."""
+
+    failures: int = Field(
+        default=5, gt=0, description="consecutive provider failures that open its circuit"
+    )
+    cooldown_seconds: float = Field(
+        default=15, gt=0, description="first circuit cooldown; doubles while it keeps failing"
+    )
+    max_cooldown_seconds: float = Field(default=300, gt=0)
+
+
+class ProviderCallSettings(Section):
+    """Retries inside one provider call (``receiver.providers.retry``)."""
+
+    retry_attempts: int = Field(
+        default=4, ge=1, description="tries per provider call where a retry can help"
+    )
+    retry_budget_seconds: float = Field(
+        default=20, ge=0, description="most time one provider call may spend waiting to retry"
+    )
+
+
+class ProviderSettings(Section):
+    """One gateway: where it is, its key, and how often its tasks are polled.
+
+    First poll and base interval are ranges (seconds, drawn uniformly); growth
+    multiplies the interval per unchanged poll. Each gateway has its own subclass
+    because their defaults differ.
+    """
+
+    api_key: SecretStr | None = None
+    base_url: str
+    poll_first: tuple[float, float]
+    poll_interval: tuple[float, float]
+    poll_growth: float = Field(ge=1)
+    poll_max_interval: float = Field(gt=0)
+
+    def cadence(self, jitter: float) -> Cadence:
+        return Cadence(
+            first_delay=self.poll_first,
+            interval=self.poll_interval,
+            growth=self.poll_growth,
+            max_interval=self.poll_max_interval,
+            jitter=jitter,
+        )
+
+    @property
+    def key(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key else None
+
+    @property
+    def url(self) -> str:
+        return self.base_url.rstrip("/")
+
+
+class ApimodelsSettings(ProviderSettings):
+    base_url: str = "https://apimodels.app"
+    poll_first: tuple[float, float] = Field(
+        default=(60, 60), description="grace period with no callback before polling"
+    )
+    poll_interval: tuple[float, float] = (15, 15)
+    poll_growth: float = Field(default=1.5, ge=1)
+    poll_max_interval: float = Field(default=300, gt=0)
+
+
+class ApimallSettings(ProviderSettings):
+    base_url: str = "https://gateway.apimall.ai"
+    poll_first: tuple[float, float] = (3, 5)
+    poll_interval: tuple[float, float] = (3, 5)
+    poll_growth: float = Field(default=1.2, ge=1)
+    poll_max_interval: float = Field(default=30, gt=0)
+
+
+class ApimartSettings(ProviderSettings):
+    base_url: str = "https://api.apimart.ai"
+    poll_first: tuple[float, float] = (10, 20)
+    poll_interval: tuple[float, float] = (3, 5)
+    poll_growth: float = Field(default=1.0, ge=1)
+    poll_max_interval: float = Field(default=5, gt=0)
+
+
+class DeliverySettings(Section):
+    """Downstream webhooks (``receiver.delivery``)."""
+
+    timeout_seconds: float = Field(
+        default=15, gt=0, description="how long a subscriber has to answer one webhook"
+    )
+    schedule: tuple[float, ...] = Field(
+        default=(5, 300, 1800, 7200, 18000, 36000, 36000),
+        description="seconds before each retry (the first attempt is immediate); after "
+        "the last retry fails the delivery is dead-lettered",
+    )
+    jitter: float = Field(
+        default=0.2, ge=0, lt=1, description="± share of random spread on every retry delay"
+    )
+    disable_after_seconds: float = Field(
+        default=5 * 24 * 3600,
+        gt=0,
+        description="a subscriber failing continuously this long is disabled",
+    )
+    allow_private_targets: bool = Field(
+        default=False,
+        description="allow subscriber URLs on private, loopback or link-local addresses",
+    )
+    retry_after_max_seconds: float = Field(
+        default=3600, ge=0, description="longest wait a Retry-After header can impose"
+    )
+    rotation_window_seconds: float = Field(
+        default=24 * 3600,
+        ge=0,
+        description="after a secret rotation, how long the old secret still signs",
+    )
+
+
+class DispatchSettings(Section):
+    """The webhook dispatcher's passes (``receiver.delivery.dispatcher``)."""
+
+    tick_seconds: float = Field(
+        default=1.0, gt=0, description="how often the dispatcher looks for due deliveries"
+    )
+    batch_size: int = Field(
+        default=32, gt=0, description="deliveries claimed (and sent concurrently) per pass"
+    )
+
+
+class EventsSettings(Section):
+    """The live event stream (``receiver.stream``)."""
+
+    poll_seconds: float = Field(
+        default=0.5, gt=0, description="how often the live event stream checks for new events"
+    )
+    gap_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="how long the live stream waits for an event id still being committed",
+    )
+
+
+class AssetsSettings(Section):
+    """Result-image mirroring (``receiver.assets``) and the ``/assets`` route."""
+
+    mirror: bool = Field(
+        default=True, description="download completed tasks' result images into the asset store"
+    )
+    dir: Path | None = Field(
+        default=None, description="where mirrored images are stored; default: data_dir/assets"
+    )
+    max_bytes: int = Field(
+        default=50 * 1024 * 1024, gt=0, description="largest result image kept (bytes)"
+    )
+    allow_private: bool = Field(
+        default=False,
+        description="allow result URLs on private, loopback or link-local addresses "
+        "(the local simulator needs it)",
+    )
+    retry_horizon_seconds: float = Field(
+        default=24 * 3600,
+        gt=0,
+        description="how long after completion a failing download is retried when the "
+        "provider gives no expires_at",
+    )
+    retry_first_seconds: float = Field(
+        default=10, gt=0, description="wait before the second download attempt; doubles"
+    )
+    retry_max_seconds: float = Field(
+        default=1800, gt=0, description="longest wait between download attempts"
+    )
+    timeout_seconds: float = Field(
+        default=120, gt=0, description="most time one image download may take"
+    )
+    tick_seconds: float = Field(
+        default=1.0, gt=0, description="how often the mirror looks for images to download"
+    )
+    batch_size: int = Field(default=16, gt=0, description="images claimed per pass")
+    concurrency: int = Field(default=4, gt=0, description="parallel downloads per pass")
 
 
 class Settings(BaseSettings):
     """genhook's configuration. Field names map to ``GENHOOK_<NAME>``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="GENHOOK_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="GENHOOK_",
+        env_file=".env",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+        frozen=True,
     )
 
     data_dir: Path = Field(default=Path(".genhook"), description="SQLite file, secret, assets")
@@ -55,88 +257,11 @@ class Settings(BaseSettings):
     task_deadline_seconds: float = Field(
         default=30 * 60, gt=0, description="time after which an unfinished task expires"
     )
-
-    # Downstream delivery (receiver.delivery.dispatcher, receiver.delivery.schedule).
-    delivery_timeout_seconds: float = Field(
-        default=15, gt=0, description="how long a subscriber has to answer one webhook"
-    )
-    delivery_schedule: tuple[float, ...] = Field(
-        default=(5, 300, 1800, 7200, 18000, 36000, 36000),
-        description="seconds before each retry (the first attempt is immediate); after "
-        "the last retry fails the delivery is dead-lettered",
-    )
-    delivery_jitter: float = Field(
-        default=0.2, ge=0, lt=1, description="± share of random spread on every retry delay"
-    )
-    delivery_disable_after_seconds: float = Field(
-        default=5 * 24 * 3600,
-        gt=0,
-        description="a subscriber failing continuously this long is disabled",
-    )
-    delivery_allow_private_targets: bool = Field(
-        default=False,
-        description="allow subscriber URLs on private, loopback or link-local addresses",
-    )
-    delivery_retry_after_max_seconds: float = Field(
-        default=3600, ge=0, description="longest wait a Retry-After header can impose"
-    )
-    delivery_rotation_window_seconds: float = Field(
-        default=24 * 3600,
+    expire_grace_seconds: float = Field(
+        default=600,
         ge=0,
-        description="after a secret rotation, how long the old secret still signs",
+        description="after the deadline, how long the last poll may be retried before expiring",
     )
-    dispatch_tick_seconds: float = Field(
-        default=1.0, gt=0, description="how often the dispatcher looks for due deliveries"
-    )
-    dispatch_batch_size: int = Field(
-        default=32, gt=0, description="deliveries claimed (and sent concurrently) per pass"
-    )
-    events_poll_seconds: float = Field(
-        default=0.5, gt=0, description="how often the live event stream checks for new events"
-    )
-    events_gap_seconds: float = Field(
-        default=5,
-        ge=0,
-        description="how long the live stream waits for an event id still being committed",
-    )
-
-    # Result-image mirroring (receiver.assets.mirror) and the /assets route.
-    assets_mirror: bool = Field(
-        default=True,
-        description="download completed tasks' result images into the asset store",
-    )
-    assets_dir: Path | None = Field(
-        default=None, description="where mirrored images are stored; default: data_dir/assets"
-    )
-    assets_max_bytes: int = Field(
-        default=50 * 1024 * 1024, gt=0, description="largest result image kept (bytes)"
-    )
-    assets_allow_private: bool = Field(
-        default=False,
-        description="allow result URLs on private, loopback or link-local addresses "
-        "(the local simulator needs it)",
-    )
-    assets_retry_horizon_seconds: float = Field(
-        default=24 * 3600,
-        gt=0,
-        description="how long after completion a failing download is retried when the "
-        "provider gives no expires_at",
-    )
-    assets_retry_first_seconds: float = Field(
-        default=10, gt=0, description="wait before the second download attempt; doubles"
-    )
-    assets_retry_max_seconds: float = Field(
-        default=1800, gt=0, description="longest wait between download attempts"
-    )
-    assets_timeout_seconds: float = Field(
-        default=120, gt=0, description="most time one image download may take"
-    )
-    assets_tick_seconds: float = Field(
-        default=1.0, gt=0, description="how often the mirror looks for images to download"
-    )
-    assets_batch_size: int = Field(default=16, gt=0, description="images claimed per pass")
-    assets_concurrency: int = Field(default=4, gt=0, description="parallel downloads per pass")
-
     stuck_after_seconds: float = Field(
         default=120, gt=0, description="age after which an unfinished task counts as stuck"
     )
@@ -148,56 +273,35 @@ class Settings(BaseSettings):
         default=30, gt=0, description="how often unconfirmed submissions are settled"
     )
 
-    provider_retry_attempts: int = Field(
-        default=4, ge=1, description="tries per provider call where a retry can help"
-    )
-    provider_retry_budget_seconds: float = Field(
-        default=20, ge=0, description="most time one provider call may spend waiting to retry"
-    )
-    poll_tick_seconds: float = Field(default=1.0, gt=0, description="how often the poller runs")
-    poll_batch_size: int = Field(default=200, gt=0, description="tasks claimed per poller pass")
-    poll_lease_seconds: float = Field(
-        default=60, gt=0, description="how long a claimed task is reserved for its poller"
-    )
-    poll_jitter: float = Field(default=0.1, ge=0, lt=1, description="± share on every interval")
-    poll_concurrency: int = Field(
-        default=4, gt=0, description="parallel status requests per provider"
-    )
-    expire_grace_seconds: float = Field(
-        default=600,
-        ge=0,
-        description="after the deadline, how long the last poll may be retried before expiring",
-    )
-    circuit_failures: int = Field(
-        default=5, gt=0, description="consecutive provider failures that open its circuit"
-    )
-    circuit_cooldown_seconds: float = Field(
-        default=15, gt=0, description="first circuit cooldown; doubles while it keeps failing"
-    )
-    circuit_max_cooldown_seconds: float = Field(default=300, gt=0)
-    # Per-provider cadence: first poll after submission and base interval are ranges
-    # (seconds, drawn uniformly); growth multiplies the interval per unchanged poll.
-    apimodels_poll_first: tuple[float, float] = Field(
-        default=(60, 60), description="grace period with no callback before polling"
-    )
-    apimodels_poll_interval: tuple[float, float] = (15, 15)
-    apimodels_poll_growth: float = Field(default=1.5, ge=1)
-    apimodels_poll_max_interval: float = Field(default=300, gt=0)
-    apimall_poll_first: tuple[float, float] = (3, 5)
-    apimall_poll_interval: tuple[float, float] = (3, 5)
-    apimall_poll_growth: float = Field(default=1.2, ge=1)
-    apimall_poll_max_interval: float = Field(default=30, gt=0)
-    apimart_poll_first: tuple[float, float] = (10, 20)
-    apimart_poll_interval: tuple[float, float] = (3, 5)
-    apimart_poll_growth: float = Field(default=1.0, ge=1)
-    apimart_poll_max_interval: float = Field(default=5, gt=0)
+    poll: PollSettings = PollSettings()
+    circuit: CircuitSettings = CircuitSettings()
+    provider: ProviderCallSettings = ProviderCallSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    dispatch: DispatchSettings = DispatchSettings()
+    events: EventsSettings = EventsSettings()
+    assets: AssetsSettings = AssetsSettings()
+    apimodels: ApimodelsSettings = ApimodelsSettings()
+    apimall: ApimallSettings = ApimallSettings()
+    apimart: ApimartSettings = ApimartSettings()
 
-    apimodels_api_key: SecretStr | None = None
-    apimall_api_key: SecretStr | None = None
-    apimart_api_key: SecretStr | None = None
-    apimodels_base_url: str = DEFAULT_BASE_URLS["apimodels"]
-    apimall_base_url: str = DEFAULT_BASE_URLS["apimall"]
-    apimart_base_url: str = DEFAULT_BASE_URLS["apimart"]
+    SECTIONS: ClassVar[tuple[str, ...]] = (
+        "poll",
+        "circuit",
+        "provider",
+        "delivery",
+        "dispatch",
+        "events",
+        "assets",
+        *PROVIDERS,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_flat_names(cls, data: Any) -> Any:
+        """``delivery_timeout_seconds=5`` → ``delivery={"timeout_seconds": 5}``."""
+        if not isinstance(data, dict):
+            return data
+        return fold_flat_names(data)
 
     @field_validator("public_url")
     @classmethod
@@ -205,6 +309,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    def updated(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (flat or section names), validated like the original."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        folded = fold_flat_names(changes)
+        for name in self.SECTIONS:
+            if isinstance(folded.get(name), dict):
+                folded[name] = {**getattr(self, name).model_dump(), **folded[name]}
+        return type(self).model_validate({**values, **folded})
 
     @property
     def resolved_database_url(self) -> str:
@@ -216,7 +329,7 @@ class Settings(BaseSettings):
     @property
     def resolved_assets_dir(self) -> Path:
         """Where mirrored images live: explicit, or ``assets`` in the data dir."""
-        return self.assets_dir if self.assets_dir is not None else self.data_dir / "assets"
+        return self.assets.dir if self.assets.dir is not None else self.data_dir / "assets"
 
     @property
     def is_embedded_sqlite(self) -> bool:
@@ -226,23 +339,40 @@ class Settings(BaseSettings):
     def binds_loopback_only(self) -> bool:
         return is_loopback_host(self.host)
 
-    def provider_api_key(self, provider: str) -> str | None:
-        key: SecretStr | None = getattr(self, f"{provider}_api_key", None)
-        return key.get_secret_value() if key else None
+    def for_provider(self, provider: str) -> ProviderSettings:
+        """The section of gateway ``provider``."""
+        if provider not in PROVIDERS:
+            raise KeyError(provider)
+        section: ProviderSettings = getattr(self, provider)
+        return section
 
     def cadence(self, provider: str) -> Cadence:
         """The poll cadence configured for ``provider``."""
-        return Cadence(
-            first_delay=getattr(self, f"{provider}_poll_first"),
-            interval=getattr(self, f"{provider}_poll_interval"),
-            growth=getattr(self, f"{provider}_poll_growth"),
-            max_interval=getattr(self, f"{provider}_poll_max_interval"),
-            jitter=self.poll_jitter,
-        )
+        return self.for_provider(provider).cadence(self.poll.jitter)
 
-    def provider_base_url(self, provider: str) -> str:
-        url: str = getattr(self, f"{provider}_base_url")
-        return url.rstrip("/")
+    def cadences(self) -> dict[str, Cadence]:
+        return {name: self.cadence(name) for name in PROVIDERS}
+
+
+def fold_flat_names(data: dict[str, Any]) -> dict[str, Any]:
+    """Move ``<section>_<field>`` keys into their section's dict (a later key wins)."""
+    folded = dict(data)
+    for section in Settings.SECTIONS:
+        model = Settings.model_fields[section].annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        prefix = f"{section}_"
+        flat = {
+            key[len(prefix) :]: folded.pop(key)
+            for key in list(folded)
+            if key.startswith(prefix) and key[len(prefix) :] in model.model_fields
+        }
+        if not flat:
+            continue
+        current = folded.get(section)
+        if isinstance(current, BaseModel):
+            current = current.model_dump()
+        folded[section] = {**(current or {}), **flat}
+    return folded
 
 
 def is_loopback_host(host: str) -> bool:

@@ -25,22 +25,16 @@ them is not lost either.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import orjson
 from sqlalchemy import func
 from sqlmodel import col, select
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.requests import Request
-from starlette.responses import Response
 
-from receiver import clock
-from receiver.delivery.subscribers import EVENT_TYPES
-from receiver.errors import EventNotFoundError
-from receiver.services import Services
-from receiver.web.http import error
+from receiver import clock, resources, views
+from receiver.errors import EventNotFoundError, TaskNotFoundError
+from receiver.settings import EventsSettings
 from storage.engine import READ_ONLY, SessionFactory
 from storage.models import OutboxEvent, Task
 
@@ -101,16 +95,11 @@ def advance(
 
 class EventStream:
     def __init__(
-        self,
-        sessions: SessionFactory,
-        *,
-        poll_seconds: float,
-        gap_seconds: float,
-        batch: int = BATCH,
+        self, sessions: SessionFactory, settings: EventsSettings, *, batch: int = BATCH
     ) -> None:
         self._sessions = sessions
-        self._poll = poll_seconds
-        self._gap = timedelta(seconds=gap_seconds)
+        self._poll = settings.poll_seconds
+        self._gap = timedelta(seconds=settings.gap_seconds)
         self._batch = batch
 
     async def start(self, filters: EventFilter, last_event_id: str | None = None) -> Position:
@@ -205,55 +194,40 @@ class EventStream:
                 return
             await asyncio.sleep(min(self._poll, remaining))
 
+    async def follow_task(
+        self,
+        task_id: str,
+        *,
+        within: float,
+        on_update: Callable[[resources.Task, str | None], None] | None = None,
+    ) -> resources.Task:
+        """The task once it is terminal, or as it stands after ``within`` seconds.
 
-def parse_types(values: Iterable[str]) -> frozenset[str]:
-    """``["task.completed,task.failed", "task.expired"]`` → a set of names."""
-    return frozenset(name.strip() for value in values for name in value.split(",") if name.strip())
+        ``on_update(task, event_type)`` is called with the current state first (event
+        type None), then for every event of the task. What ``genhook watch`` and
+        ``submit --wait`` follow.
+        """
+        notify = on_update or (lambda task, event_type: None)
+        filters = EventFilter(task_id=task_id)
+        # The position first, then the state: an event committed in between is then
+        # both in the state and on the stream, never in neither.
+        position = await self.start(filters)
+        current = await self._task(task_id)
+        notify(current, None)
+        if current.status.is_terminal:
+            return current
+        until = asyncio.get_running_loop().time() + within
+        async for event in self.follow(position, filters, until=until):
+            seen = views.event(event).data
+            notify(seen, event.type)
+            if seen.status.is_terminal:
+                break
+        return await self._task(task_id)
 
-
-def stream_for(services: Services) -> EventStream:
-    settings = services.settings
-    return EventStream(
-        services.sessions,
-        poll_seconds=settings.events_poll_seconds,
-        gap_seconds=settings.events_gap_seconds,
-    )
-
-
-async def get_events(request: Request) -> Response:
-    """``GET /api/events?task_id=&type=`` as Server-Sent Events; see the module docstring.
-
-    ``type`` may repeat or be comma-separated. Resume with the ``Last-Event-ID``
-    header (browsers' ``EventSource`` sends it by itself) or ``?last_event_id=``.
-    """
-    services: Services = request.app.state.services
-    params = request.query_params
-    types = parse_types(params.getlist("type"))
-    unknown = sorted(types - set(EVENT_TYPES))
-    if unknown:
-        return error(
-            422,
-            "unknown_event_type",
-            f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}",
-        )
-    last_event_id = request.headers.get("last-event-id") or params.get("last_event_id")
-    if any("\x00" in v for v in (params.get("task_id") or "", last_event_id or "")):
-        return error(422, "invalid_request", "parameters cannot contain NUL characters")
-    filters = EventFilter(task_id=params.get("task_id") or None, types=types)
-    if filters.task_id is not None:
-        async with services.sessions() as session:
-            if await session.get(Task, filters.task_id) is None:
-                return error(404, "task_not_found", f"no task with id {filters.task_id!r}")
-    stream = stream_for(services)
-    try:
-        position = await stream.start(filters, last_event_id)
-    except EventNotFoundError as exc:
-        return error(400, exc.code, f"{exc}: cannot resume after it")
-
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        async for event in stream.follow(position, filters):
-            yield ServerSentEvent(
-                data=orjson.dumps(event.payload).decode(), id=event.id, event=event.type
-            )
-
-    return EventSourceResponse(events(), ping=PING_SECONDS)
+    async def _task(self, task_id: str) -> resources.Task:
+        async with self._sessions() as session:
+            await session.connection(execution_options=READ_ONLY)
+            row = await session.get(Task, task_id)
+        if row is None:
+            raise TaskNotFoundError(task_id)
+        return views.task(row)

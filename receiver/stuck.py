@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from receiver.clock import iso
 from receiver.lifecycle import TERMINAL, Status
 from receiver.settings import Settings
-from receiver.views import iso
 from storage.models import Task
 
 

@@ -1,4 +1,5 @@
-"""Submitting jobs to providers, adopting tasks, and reconciling unconfirmed creates.
+"""Submitting jobs to providers, adopting tasks, receiver-only tasks, and reconciling
+unconfirmed creates.
 
 The order of writes is what makes a crash harmless:
 
@@ -19,48 +20,42 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from receiver import clock
-from receiver.cadence import first_poll_at
-from receiver.errors import GenhookError
+from receiver.cadence import Cadence, first_poll_at
+from receiver.errors import (
+    AlreadyTrackedError,
+    NoCallbacksError,
+    SubmissionRefusedError,
+    TrackRefusedError,
+)
 from receiver.events import record_event
-from receiver.ingest import Inbound, ingest_in_session
+from receiver.ingest import Inbound, Ingestor, ingest_in_session
 from receiver.lifecycle import EventType, Source, Status, TaskSnapshot
 from receiver.providers.base import ProviderAdapter
 from receiver.providers.errors import (
     ProviderCallError,
-    ProviderNotFound,
-    ProviderRejected,
+    ProviderNotFoundError,
+    ProviderRejectedError,
     ProviderValidationError,
 )
 from receiver.providers.registry import get_adapter
-from receiver.services import Services
+from receiver.tokens import CallbackUrls
+from storage.engine import SessionFactory
 from storage.models import Task
 
-log = logging.getLogger("genhook.submit")
+log = logging.getLogger(__name__)
 
 SUBMIT_LEASE = timedelta(seconds=120)
 UNCONFIRMED = "create not confirmed"
 UNCONFIRMED_CODE = "create_unconfirmed"
-
-
-class SubmissionRefused(GenhookError):
-    """Our own validation refused the request; the task is recorded as failed."""
-
-    def __init__(self, task_id: str, error: ProviderValidationError) -> None:
-        super().__init__(str(error))
-        self.task_id = task_id
-        self.field = error.field
-
-
-class TrackRefused(GenhookError):
-    """The provider does not know the task we were asked to adopt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,43 +69,69 @@ class SubmitRequest:
         return {"model": self.model, "prompt": self.prompt, "params": dict(self.params)}
 
 
+@dataclass(frozen=True, slots=True)
+class CreatedCallbackUrl:
+    task_id: str
+    provider: str
+    callback_url: str
+
+
 class Submitter:
     def __init__(
-        self, services: Services, *, holder: str = "submit", rng: random.Random | None = None
+        self,
+        sessions: SessionFactory,
+        adapters: Mapping[str, ProviderAdapter],
+        ingestor: Ingestor,
+        callback_urls: CallbackUrls,
+        cadences: Mapping[str, Cadence],
+        *,
+        deadline_seconds: float,
+        holder: str = "submit",
+        rng: random.Random | None = None,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
-        self._services = services
+        self._sessions = sessions
+        self._adapters = adapters
+        self._ingestor = ingestor
+        self._callback_urls = callback_urls
+        self._cadences = cadences
+        self._deadline = timedelta(seconds=deadline_seconds)
         self._holder = holder
         self._rng = rng or random.Random()
+        self._on_events = on_events  # told after a commit that wrote events
 
     async def submit(self, request: SubmitRequest) -> Task:
         """Create the task at the provider; returns the stored task.
 
-        Raises :class:`SubmissionRefused` (after recording a failed task) when our
+        Raises :class:`SubmissionRefusedError` (after recording a failed task) when our
         validation refuses the request. Provider refusals are not raised: the task
         is returned ``failed`` with the provider's code and message.
         """
-        adapter = get_adapter(self._services.adapters, request.provider)
+        adapter = get_adapter(self._adapters, request.provider)
         task = await self._insert(request)
         try:
             adapter.validate(request.model, {"prompt": request.prompt, **request.params})
         except ProviderValidationError as exc:
             await self._fail(task.id, request.provider, "invalid_request", str(exc))
-            raise SubmissionRefused(task.id, exc) from None
+            raise SubmissionRefusedError(task.id, str(exc), field=exc.field) from None
         return await self._create(adapter, task.id, request)
 
     async def track(self, provider: str, provider_task_id: str, model: str | None) -> Task:
-        """Adopt a task created elsewhere; refused when the provider does not know it."""
-        adapter = get_adapter(self._services.adapters, provider)
+        """Adopt a task created elsewhere; refused when the provider does not know it, or
+        when genhook follows it already."""
+        adapter = get_adapter(self._adapters, provider)
+        if await self._tracked(provider, provider_task_id):
+            raise AlreadyTrackedError(provider, provider_task_id)
         snapshot: TaskSnapshot | None
         try:
             snapshot = await adapter.fetch(provider_task_id)
-        except ProviderNotFound:
-            raise TrackRefused(
+        except ProviderNotFoundError:
+            raise TrackRefusedError(
                 f"{provider} does not know task {provider_task_id!r}; nothing was adopted"
             ) from None
         except ProviderCallError as exc:
             if not exc.retryable:
-                raise TrackRefused(f"{provider} refused the lookup: {exc}") from None
+                raise TrackRefusedError(f"{provider} refused the lookup: {exc}") from None
             log.warning("adopting %s/%s unchecked: %s", provider, provider_task_id, exc)
             snapshot = None
         now = clock.utcnow()
@@ -123,14 +144,47 @@ class Submitter:
             created_at=now,
             updated_at=now,
             submitted_at=now,
-            deadline_at=self._deadline(now),
+            deadline_at=self._deadline_at(now),
             next_poll_at=now,  # adopted tasks are looked at right away
         )
-        async with self._services.sessions() as session, session.begin():
-            session.add(task)
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(task)
+        except IntegrityError:  # adopted by someone else a moment ago
+            raise AlreadyTrackedError(provider, provider_task_id) from None
         if snapshot is not None:
-            await self._services.ingestor.record(Inbound(task.id, provider, Source.POLL, snapshot))
+            await self._record(Inbound(task.id, provider, Source.POLL, snapshot))
         return await self._reload(task.id)
+
+    async def callback_url(self, provider: str) -> CreatedCallbackUrl:
+        """Receiver-only mode: the application submits the job itself and gives the
+        provider this URL.
+
+        The task is created ``pending`` with no provider task id; the first callback
+        tells us the id (``lifecycle.apply`` fills it). No event is emitted at
+        creation: nothing has happened at the provider yet that downstream systems
+        could act on.
+        """
+        if not get_adapter(self._adapters, provider).has_callbacks:
+            raise NoCallbacksError(provider)
+        now = clock.utcnow()
+        deadline = self._deadline_at(now)
+        task = Task(
+            provider=provider,
+            origin="receiver",
+            status=Status.PENDING.value,
+            created_at=now,
+            updated_at=now,
+            deadline_at=deadline,
+            # It cannot be polled before a callback tells us its provider task id, so
+            # only its deadline wakes the poller (to expire it if no callback came).
+            next_poll_at=deadline,
+        )
+        async with self._sessions() as session, session.begin():
+            session.add(task)
+        return CreatedCallbackUrl(
+            task.id, provider, self._callback_urls.for_task(provider, task.id)
+        )
 
     async def reconcile_unconfirmed(self) -> list[tuple[str, str]]:
         """Settle ``submitting`` tasks whose submitter is gone (lease free or expired).
@@ -139,7 +193,7 @@ class Submitter:
         ``still unconfirmed`` or ``flagged for operator``.
         """
         now = clock.utcnow()
-        async with self._services.sessions() as session:
+        async with self._sessions() as session:
             query = select(Task).where(
                 Task.status == Status.SUBMITTING.value,
                 col(Task.lease_expires_at).is_(None) | (col(Task.lease_expires_at) <= now),
@@ -148,7 +202,7 @@ class Submitter:
 
         done: list[tuple[str, str]] = []
         for task in stranded:
-            adapter = get_adapter(self._services.adapters, task.provider)
+            adapter = get_adapter(self._adapters, task.provider)
             if adapter.idempotent_create and task.request is not None:
                 request = SubmitRequest(
                     task.provider,
@@ -158,9 +212,20 @@ class Submitter:
                 )
                 refreshed = await self._create(adapter, task.id, request)
                 done.append((task.id, _reconcile_verdict(refreshed)))
-            elif await _flag_for_operator(self._services, task.id, now):
+            elif await self._flag_for_operator(task.id, now):
                 done.append((task.id, "flagged for operator"))
         return done
+
+    async def _tracked(self, provider: str, provider_task_id: str) -> bool:
+        async with self._sessions() as session:
+            query = select(Task.id).where(
+                Task.provider == provider, Task.provider_task_id == provider_task_id
+            )
+            return (await session.exec(query)).first() is not None
+
+    async def _record(self, inbound: Inbound) -> None:
+        """Through the shared writer, which tells the dispatcher about its events."""
+        await self._ingestor.record(inbound)
 
     async def _insert(self, request: SubmitRequest) -> Task:
         now = clock.utcnow()
@@ -172,18 +237,18 @@ class Submitter:
             status=Status.SUBMITTING.value,
             created_at=now,
             updated_at=now,
-            deadline_at=self._deadline(now),
-            next_poll_at=self._deadline(now),  # until confirmed, only the deadline wakes it
+            deadline_at=self._deadline_at(now),
+            next_poll_at=self._deadline_at(now),  # until confirmed, only the deadline wakes it
             lease_holder=self._holder,
             lease_expires_at=now + SUBMIT_LEASE,
         )
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             session.add(task)
         return task
 
     async def _create(self, adapter: ProviderAdapter, task_id: str, request: SubmitRequest) -> Task:
         callback_url = (
-            self._services.callback_url(adapter.name, task_id) if adapter.has_callbacks else None
+            self._callback_urls.for_task(adapter.name, task_id) if adapter.has_callbacks else None
         )
         try:
             created = await adapter.create(
@@ -193,7 +258,7 @@ class Submitter:
                 idempotency_key=task_id,
                 callback_url=callback_url,
             )
-        except ProviderRejected as exc:
+        except ProviderRejectedError as exc:
             await self._fail(task_id, adapter.name, exc.code or str(exc.status_code), exc.message)
         except ProviderCallError as exc:
             await self._unconfirmed(task_id, adapter.name, exc)
@@ -205,14 +270,14 @@ class Submitter:
         self, task_id: str, provider: str, provider_task_id: str, snapshot: TaskSnapshot
     ) -> None:
         now = clock.utcnow()
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             task = await session.get(Task, task_id, with_for_update=True)
             assert task is not None
             task.submitted_at = task.submitted_at or now
             task.lease_holder = None
             task.lease_expires_at = None
             task.next_poll_at = first_poll_at(
-                self._services.settings.cadence(provider), now, task.deadline_at, self._rng
+                self._cadences[provider], now, task.deadline_at, self._rng
             )
             if task.error_code == UNCONFIRMED_CODE:
                 task.error_code = task.error_message = None
@@ -223,7 +288,9 @@ class Submitter:
                 Source.SUBMIT,
                 _with_provider_id(snapshot, provider_task_id),
             )
-            await ingest_in_session(session, inbound)
+            result = await ingest_in_session(session, inbound)
+        if result.event_id:
+            self._on_events()
 
     async def _fail(self, task_id: str, provider: str, code: str, message: str) -> None:
         snapshot = TaskSnapshot(
@@ -233,7 +300,7 @@ class Submitter:
             error_message=message,
             observed_at=clock.utcnow(),
         )
-        await self._services.ingestor.record(Inbound(task_id, provider, Source.SUBMIT, snapshot))
+        await self._record(Inbound(task_id, provider, Source.SUBMIT, snapshot))
 
     async def _unconfirmed(self, task_id: str, provider: str, exc: ProviderCallError) -> None:
         """The provider may or may not have the task: keep it ``submitting``.
@@ -241,7 +308,7 @@ class Submitter:
         Its lease is released at once so the reconciler takes it on its next pass.
         """
         log.warning("task %s: %s: %s", task_id, UNCONFIRMED, exc)
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             task = await session.get(Task, task_id, with_for_update=True)
             assert task is not None
             task.lease_holder = None
@@ -252,34 +319,34 @@ class Submitter:
             session.add(task)
 
     async def _reload(self, task_id: str) -> Task:
-        async with self._services.sessions() as session:
+        async with self._sessions() as session:
             task = await session.get(Task, task_id)
         assert task is not None
         return task
 
-    def _deadline(self, now: datetime) -> datetime:
-        return now + timedelta(seconds=self._services.settings.task_deadline_seconds)
+    def _deadline_at(self, now: datetime) -> datetime:
+        return now + self._deadline
+
+    async def _flag_for_operator(self, task_id: str, now: datetime) -> bool:
+        """Record once, with a ``task.anomaly`` event, that this create needs a human."""
+        note = f"{UNCONFIRMED}; not resubmitted because the provider's create is not idempotent"
+        async with self._sessions() as session, session.begin():
+            task = await session.get(Task, task_id, with_for_update=True)
+            if task is None or task.status != Status.SUBMITTING.value or note in task.anomalies:
+                return False
+            task.anomalies = [*task.anomalies, note]
+            task.updated_at = now
+            session.add(task)
+            await record_event(session, task, EventType.ANOMALY, now)
+        self._on_events()
+        log.warning("task %s needs an operator: %s", task_id, note)
+        return True
 
 
 def _reconcile_verdict(task: Task) -> str:
     if task.status == Status.SUBMITTING.value:
         return "still unconfirmed"
     return "failed" if task.status == Status.FAILED.value else "resubmitted"
-
-
-async def _flag_for_operator(services: Services, task_id: str, now: datetime) -> bool:
-    """Record once, with a ``task.anomaly`` event, that this create needs a human."""
-    note = f"{UNCONFIRMED}; not resubmitted because the provider's create is not idempotent"
-    async with services.sessions() as session, session.begin():
-        task = await session.get(Task, task_id, with_for_update=True)
-        if task is None or task.status != Status.SUBMITTING.value or note in task.anomalies:
-            return False
-        task.anomalies = [*task.anomalies, note]
-        task.updated_at = now
-        session.add(task)
-        await record_event(session, task, EventType.ANOMALY, now)
-    log.warning("task %s needs an operator: %s", task_id, note)
-    return True
 
 
 def _with_provider_id(snapshot: TaskSnapshot, provider_task_id: str) -> TaskSnapshot:

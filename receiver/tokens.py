@@ -20,15 +20,11 @@ import os
 import secrets
 from pathlib import Path
 
-from receiver.errors import GenhookError
+from receiver.errors import InvalidTokenError
 from receiver.settings import Settings
 
 _MAC_BYTES = 20  # 160 bits: unguessable, and short enough for a tidy URL
 _SECRET_FILE = "secret"
-
-
-class InvalidTokenError(GenhookError):
-    """The callback token is malformed or its MAC does not match."""
 
 
 class CallbackTokens:
@@ -56,6 +52,17 @@ class CallbackTokens:
         message = f"genhook-callback\x00{provider}\x00{task_id}".encode()
         digest = hmac.new(self._secret, message, hashlib.sha256).digest()[:_MAC_BYTES]
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class CallbackUrls:
+    """Callback URLs for our tasks: ``{public_url}/callbacks/{provider}/{token}``."""
+
+    def __init__(self, tokens: CallbackTokens, public_url: str) -> None:
+        self.tokens = tokens
+        self._public_url = public_url.rstrip("/")
+
+    def for_task(self, provider: str, task_id: str) -> str:
+        return f"{self._public_url}/callbacks/{provider}/{self.tokens.mint(provider, task_id)}"
 
 
 def load_service_secret(settings: Settings) -> bytes:

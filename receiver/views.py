@@ -1,98 +1,167 @@
-"""The normalized JSON shape of a task: what the API, the CLI and events all show.
+"""Stored rows as the public resources (:mod:`receiver.resources`).
 
-One function, so a webhook payload, ``GET /api/tasks/{id}`` and ``genhook status``
-can never disagree about what a task looks like.
+One function per resource, so a webhook payload, ``GET /api/tasks/{id}``, the live
+stream and ``genhook status`` can never disagree about what a task looks like.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from storage.models import Asset, OutboxEvent, Snapshot, Task
+from receiver import resources
+from receiver.assets.schedule import AssetStatus
+from receiver.delivery.schedule import DeliveryStatus
+from receiver.lifecycle import EventType, Outcome, Source, Status
+from storage.models import (
+    Asset,
+    Delivery,
+    DeliveryAttempt,
+    OutboxEvent,
+    Snapshot,
+    Subscriber,
+    Task,
+)
 
 
-def iso(value: datetime | None) -> str | None:
-    """RFC 3339 with a ``Z``, or None."""
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def task_view(task: Task) -> dict[str, Any]:
-    return {
-        "id": task.id,
-        "provider": task.provider,
-        "provider_task_id": task.provider_task_id,
-        "origin": task.origin,
-        "model": task.model,
-        "status": task.status,
-        "result_urls": list(task.result_urls),
-        # genhook's own copies (receiver.assets.mirror), in the same order; empty until all
-        # result images are stored, then set together with task.assets_ready.
-        "asset_urls": list(task.asset_urls or []),
-        "error": (
-            {"code": task.error_code, "message": task.error_message}
-            if task.error_code or task.error_message
+def task(row: Task) -> resources.Task:
+    return resources.Task(
+        id=row.id,
+        provider=row.provider,
+        provider_task_id=row.provider_task_id,
+        origin=row.origin,
+        model=row.model,
+        status=Status(row.status),
+        result_urls=list(row.result_urls),
+        asset_urls=list(row.asset_urls or []),
+        error=(
+            resources.TaskError(code=row.error_code, message=row.error_message)
+            if row.error_code or row.error_message
             else None
         ),
-        "credits": {
-            "used": task.credits_used,
-            "refunded": task.credits_refunded,
-            "remaining": task.remaining_credits,
-        },
-        "anomalies": list(task.anomalies),
-        "last_source": task.last_source,
-        "request": task.request,
-        "created_at": iso(task.created_at),
-        "updated_at": iso(task.updated_at),
-        "submitted_at": iso(task.submitted_at),
-        "terminal_at": iso(task.terminal_at),
-        "deadline_at": iso(task.deadline_at),
-        "provider_timing": {
-            "created_at": iso(task.provider_created_at),
-            "completed_at": iso(task.provider_completed_at),
-            "cost_ms": task.provider_cost_ms,
-        },
-        "result_expires_at": iso(task.result_expires_at),
-    }
-
-
-def snapshot_view(snapshot: Snapshot) -> dict[str, Any]:
-    return {
-        "id": snapshot.id,
-        "source": snapshot.source,
-        "received_at": iso(snapshot.received_at),
-        "outcome": snapshot.outcome,
-        "state": snapshot.state,
-        "provider_task_id": snapshot.provider_task_id,
-        "parse_errors": list(snapshot.parse_errors),
-        "detail": snapshot.detail,
-        "body": snapshot.body.decode("utf-8", errors="replace") if snapshot.body else None,
-    }
-
-
-def event_view(event: OutboxEvent) -> dict[str, Any]:
-    return event.payload
-
-
-def asset_view(asset: Asset, base_url: str) -> dict[str, Any]:
-    """One result image: where it came from, what mirroring it came to, our copy."""
-    return {
-        "position": asset.position,
-        "status": asset.status,
-        "source_url": asset.source_url,
-        "url": f"{base_url}/assets/{asset.local_path}" if asset.local_path else None,
-        "local_path": asset.local_path,
-        "content_type": asset.content_type,
-        "byte_size": asset.byte_size,
-        "sha256": asset.sha256,
-        "width": asset.width,
-        "height": asset.height,
-        "downloaded_at": iso(asset.downloaded_at),
-        "attempts": asset.attempts,
-        "next_attempt_at": iso(asset.next_attempt_at),
-        "error": (
-            {"code": asset.error_code, "message": asset.error_message} if asset.error_code else None
+        credits=resources.Credits(
+            used=row.credits_used, refunded=row.credits_refunded, remaining=row.remaining_credits
         ),
+        anomalies=list(row.anomalies),
+        last_source=Source(row.last_source) if row.last_source else None,
+        request=row.request,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        submitted_at=row.submitted_at,
+        terminal_at=row.terminal_at,
+        deadline_at=row.deadline_at,
+        provider_timing=resources.ProviderTiming(
+            created_at=row.provider_created_at,
+            completed_at=row.provider_completed_at,
+            cost_ms=row.provider_cost_ms,
+        ),
+        result_expires_at=row.result_expires_at,
+    )
+
+
+def snapshot(row: Snapshot) -> resources.Snapshot:
+    assert row.id is not None
+    return resources.Snapshot(
+        id=row.id,
+        source=Source(row.source),
+        received_at=row.received_at,
+        outcome=Outcome(row.outcome),
+        state=row.state,
+        provider_task_id=row.provider_task_id,
+        parse_errors=list(row.parse_errors),
+        detail=row.detail,
+        body=row.body.decode("utf-8", errors="replace") if row.body else None,
+    )
+
+
+def event(row: OutboxEvent) -> resources.Event:
+    """The event as it was sent: its stored payload, read back through the schema."""
+    return resources.Event.model_validate(row.payload)
+
+
+def event_payload(event_id: str, event_type: EventType, row: Task, now: datetime) -> dict[str, Any]:
+    """What an outbox row stores (and every webhook and stream message carries)."""
+    built = resources.Event(id=event_id, type=event_type, timestamp=now, data=task(row))
+    return built.model_dump(mode="json")
+
+
+def asset(row: Asset, base_url: str) -> resources.Asset:
+    return resources.Asset(
+        position=row.position,
+        status=AssetStatus(row.status),
+        source_url=row.source_url,
+        url=f"{base_url}/assets/{row.local_path}" if row.local_path else None,
+        local_path=row.local_path,
+        content_type=row.content_type,
+        byte_size=row.byte_size,
+        sha256=row.sha256,
+        width=row.width,
+        height=row.height,
+        downloaded_at=row.downloaded_at,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        error=(
+            resources.AssetProblem(code=row.error_code, message=row.error_message)
+            if row.error_code
+            else None
+        ),
+    )
+
+
+def delivery(row: Delivery, event_type: str | None) -> resources.Delivery:
+    assert row.id is not None
+    return resources.Delivery(
+        id=row.id,
+        event_id=row.event_id,
+        event_type=EventType(event_type) if event_type else None,
+        subscriber_id=row.subscriber_id,
+        task_id=row.task_id,
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
+    )
+
+
+def delivery_detail(
+    row: Delivery, event_type: str | None, attempts: Sequence[DeliveryAttempt]
+) -> resources.DeliveryDetail:
+    fields = delivery(row, event_type).model_dump(exclude={"attempts"})
+    return resources.DeliveryDetail(**fields, attempts=[attempt(a) for a in attempts])
+
+
+def attempt(row: DeliveryAttempt) -> resources.DeliveryAttempt:
+    return resources.DeliveryAttempt(
+        number=row.number,
+        attempted_at=row.attempted_at,
+        status_code=row.status_code,
+        latency_ms=row.latency_ms,
+        error=row.error,
+        response_body=row.response_body,
+    )
+
+
+def subscriber(row: Subscriber) -> resources.Subscriber:
+    return resources.Subscriber(**_subscriber_fields(row))
+
+
+def subscriber_with_secret(row: Subscriber) -> resources.SubscriberWithSecret:
+    return resources.SubscriberWithSecret(**_subscriber_fields(row), secret=row.secret)
+
+
+def _subscriber_fields(row: Subscriber) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "url": row.url,
+        "event_types": [EventType(t) for t in row.event_types],
+        "active": row.active,
+        "disabled_reason": row.disabled_reason,
+        "disabled_at": row.disabled_at,
+        "failing_since": row.failing_since,
+        "rotating_until": row.previous_secret_expires_at if row.previous_secret else None,
+        "created_at": row.created_at,
     }

@@ -17,14 +17,10 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from receiver.assets.mirror import Mirror
-from receiver.delivery.dispatcher import Dispatcher
-from receiver.poller import Poller
 from receiver.services import Services
-from receiver.submit import Submitter
 from storage.claims import worker_id
 
-log = logging.getLogger("genhook.worker")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,24 +41,22 @@ class PeriodicJob:
 def background_jobs(services: Services) -> list[PeriodicJob]:
     """Everything a worker process does, with the cadence from settings."""
     settings = services.settings
-    poller = Poller(services, holder=worker_id())
+    holder = worker_id()
     return [
         PeriodicJob(
             "dispatch",
-            settings.dispatch_tick_seconds,
-            Dispatcher(services, holder=worker_id()).drain,
+            settings.dispatch.tick_seconds,
+            services.dispatcher(holder=holder).drain,
             nudge=services.dispatch_nudge,
         ),
-        PeriodicJob("poll", settings.poll_tick_seconds, poller.poll_once),
+        PeriodicJob("poll", settings.poll.tick_seconds, services.poller(holder=holder).poll_once),
         PeriodicJob(
-            "mirror",
-            settings.assets_tick_seconds,
-            Mirror(services, holder=worker_id()).mirror_once,
+            "mirror", settings.assets.tick_seconds, services.mirror(holder=holder).mirror_once
         ),
         PeriodicJob(
             "reconcile",
             settings.reconcile_every_seconds,
-            Submitter(services, holder=worker_id()).reconcile_unconfirmed,
+            services.submitter(holder=holder).reconcile_unconfirmed,
         ),
     ]
 

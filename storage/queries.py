@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -12,13 +12,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import Asset, Delivery, OutboxEvent, Snapshot, Task
 
 
-@dataclass(frozen=True, slots=True)
-class TaskFilter:
-    status: str | None = None
-    provider: str | None = None
-    model: str | None = None
-    created_since: datetime | None = None
-    created_until: datetime | None = None
+class TaskFilter(Protocol):
+    """Which tasks to list; ``None`` for a field means any (receiver's ``TaskQuery``)."""
+
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def provider(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def created_since(self) -> datetime | None: ...
+    @property
+    def created_until(self) -> datetime | None: ...
 
 
 async def list_tasks(

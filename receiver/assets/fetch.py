@@ -33,8 +33,13 @@ from urllib.parse import urljoin
 import httpx
 
 from receiver import netguard
-from receiver.assets.imageinfo import ImageInfo, NotAnImageError, image_info
-from receiver.errors import AssetFetchFailedError, AssetRefusedError, TargetRefusedError
+from receiver.assets.imageinfo import ImageInfo, image_info
+from receiver.errors import (
+    AssetFetchFailedError,
+    AssetRefusedError,
+    NotAnImageError,
+    TargetRefusedError,
+)
 
 MAX_REDIRECTS = 5
 ACCEPT = "image/png, image/jpeg, image/webp, image/gif;q=0.9, */*;q=0.1"
@@ -94,9 +99,7 @@ async def _fetch(http: httpx.AsyncClient, url: str, staged: Path, policy: FetchP
         try:
             info = await asyncio.to_thread(_read_info, staged)
         except NotAnImageError as exc:
-            raise AssetRefusedError(
-                "not_an_image", f"the body is not an image we keep: {exc}"
-            ) from None
+            raise NotAnImageError(f"the body is not an image we keep: {exc}") from None
         return Fetched(staged, current, info, size, digest)
     raise AssetRefusedError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
 

@@ -20,16 +20,14 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from receiver.errors import NotAnImageError
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG "start of frame" markers (baseline, progressive, lossless, arithmetic...);
 # C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames.
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE = frozenset(range(0xD0, 0xDA)) | {0x01}  # RSTn, SOI, EOI, TEM
 _MAX_JPEG_SEGMENTS = 1000
-
-
-class NotAnImageError(ValueError):
-    """The bytes are not a PNG, JPEG, WebP or GIF we can read the size of."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,26 +29,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import httpx
 from sqlmodel import col, select
 
 from receiver import clock
 from receiver.assets.fetch import Fetched, FetchPolicy, fetch_image
-from receiver.assets.queue import FAILED, PENDING, REFUSED, STORED
-from receiver.assets.schedule import RetryPolicy, next_attempt, retry_deadline
-from receiver.assets.store import AssetStore, LocalAssetStore, asset_key
+from receiver.assets.schedule import AssetStatus, RetryPolicy, next_attempt, retry_deadline
+from receiver.assets.store import AssetStore, asset_key
 from receiver.errors import AssetError, AssetFetchFailedError, AssetRefusedError
 from receiver.events import record_event
 from receiver.lifecycle import EventType
-from receiver.services import Services
-from receiver.settings import Settings
+from receiver.settings import AssetsSettings
 from storage.claims import claim_due_rows, worker_id
+from storage.engine import SessionFactory
 from storage.models import Asset, Task
 
-log = logging.getLogger("genhook.assets")
+log = logging.getLogger(__name__)
+
+PENDING = AssetStatus.PENDING.value
+STORED = AssetStatus.STORED.value
 
 # A claimed download may run for the whole timeout; the lease outlives it.
 LEASE_MARGIN_SECONDS = 60
@@ -66,54 +69,57 @@ class MirrorReport:
     tasks_ready: int = 0
 
 
-def asset_store(settings: Settings) -> AssetStore:
-    """The store the settings name (local disk; the seam for an S3-compatible one)."""
-    return LocalAssetStore(settings.resolved_assets_dir)
-
-
 class Mirror:
     def __init__(
         self,
-        services: Services,
+        sessions: SessionFactory,
+        http: httpx.AsyncClient,
+        store: AssetStore,
+        settings: AssetsSettings,
         *,
+        public_url: str,
         holder: str | None = None,
-        store: AssetStore | None = None,
         rng: random.Random | None = None,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
-        settings = services.settings
-        self._services = services
+        self._sessions = sessions
+        self._http = http
+        self._store = store
         self._settings = settings
+        self._public_url = public_url
         self._holder = holder or worker_id()
-        self._store = store or asset_store(settings)
         self._rng = rng or random.Random()
+        self._on_events = on_events  # told after a commit that wrote task.assets_ready
         self._fetch_policy = FetchPolicy(
-            max_bytes=settings.assets_max_bytes,
-            allow_private=settings.assets_allow_private,
-            timeout_seconds=settings.assets_timeout_seconds,
+            max_bytes=settings.max_bytes,
+            allow_private=settings.allow_private,
+            timeout_seconds=settings.timeout_seconds,
         )
         self._retry_policy = RetryPolicy(
-            first=settings.assets_retry_first_seconds, maximum=settings.assets_retry_max_seconds
+            first=settings.retry_first_seconds, maximum=settings.retry_max_seconds
         )
-        self._horizon = timedelta(seconds=settings.assets_retry_horizon_seconds)
+        self._horizon = timedelta(seconds=settings.retry_horizon_seconds)
 
     async def mirror_once(self) -> MirrorReport:
         report = MirrorReport()
-        if not self._settings.assets_mirror:
+        if not self._settings.mirror:
             return report
         claimed = await self._claim(clock.utcnow())
         report.claimed = len(claimed)
-        limit = asyncio.Semaphore(self._settings.assets_concurrency)
+        limit = asyncio.Semaphore(self._settings.concurrency)
 
         async def one(asset: Asset) -> None:
             async with limit:
                 await self._mirror(asset, report)
 
         await asyncio.gather(*(one(asset) for asset in claimed))
+        if report.tasks_ready:
+            self._on_events()
         return report
 
     async def _claim(self, now: datetime) -> Sequence[Asset]:
-        lease = timedelta(seconds=self._settings.assets_timeout_seconds + LEASE_MARGIN_SECONDS)
-        async with self._services.sessions() as session, session.begin():
+        lease = timedelta(seconds=self._settings.timeout_seconds + LEASE_MARGIN_SECONDS)
+        async with self._sessions() as session, session.begin():
             return await claim_due_rows(
                 session,
                 Asset,
@@ -121,15 +127,13 @@ class Mirror:
                 now=now,
                 holder=self._holder,
                 lease=lease,
-                limit=self._settings.assets_batch_size,
+                limit=self._settings.batch_size,
             )
 
     async def _mirror(self, asset: Asset, report: MirrorReport) -> None:
         staged = self._store.staging_file()
         try:
-            fetched = await fetch_image(
-                self._services.http, asset.source_url, staged, self._fetch_policy
-            )
+            fetched = await fetch_image(self._http, asset.source_url, staged, self._fetch_policy)
             key = asset_key(asset.task_id, asset.position, fetched.info.extension)
             await self._store.put(key, fetched.staged)
         except AssetError as exc:
@@ -150,7 +154,7 @@ class Mirror:
         self, claimed: Asset, fetched: Fetched, key: str, report: MirrorReport
     ) -> None:
         now = clock.utcnow()
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             # Task first: it serialises "are all of this task's images stored?"
             task = await session.get(Task, claimed.task_id, with_for_update=True)
             asset = await session.get(Asset, claimed.id, with_for_update=True)
@@ -184,7 +188,7 @@ class Mirror:
                 )
             ).all()
             if all(s.status == STORED for s in siblings) and not task.asset_urls:
-                base = self._settings.public_url
+                base = self._public_url
                 task.asset_urls = [f"{base}/assets/{s.local_path}" for s in siblings]
                 task.updated_at = now
                 session.add(task)
@@ -195,7 +199,7 @@ class Mirror:
         self, claimed: Asset, problem: AssetError, report: MirrorReport
     ) -> None:
         now = clock.utcnow()
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             asset = await session.get(Asset, claimed.id, with_for_update=True)
             if asset is None or not self._still_ours(asset):
                 return
@@ -222,7 +226,7 @@ class Mirror:
                 )
             else:
                 refused = isinstance(problem, AssetRefusedError)
-                asset.status = REFUSED if refused else FAILED
+                asset.status = (AssetStatus.REFUSED if refused else AssetStatus.FAILED).value
                 if not refused:
                     asset.error_message = f"gave up after {asset.attempts} attempts: {problem}"
                 self._finish(asset, now)

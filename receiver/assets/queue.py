@@ -15,15 +15,10 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from receiver.assets.schedule import AssetStatus
 from storage.models import Asset, Task
 
-log = logging.getLogger("genhook.assets")
-
-PENDING = "pending"
-STORED = "stored"
-REFUSED = "refused"
-FAILED = "failed"
-STATUSES = (PENDING, STORED, REFUSED, FAILED)
+log = logging.getLogger(__name__)
 
 # Gateways return one to six images; a longer list is a provider bug, not a result.
 MAX_IMAGES_PER_TASK = 100
@@ -52,7 +47,7 @@ async def enqueue_assets(session: AsyncSession, task: Task, now: datetime) -> li
             task_id=task.id,
             position=position,
             source_url=url,
-            status=PENDING,
+            status=AssetStatus.PENDING.value,
             next_attempt_at=now,
             expires_at=task.result_expires_at,
             created_at=now,

@@ -13,6 +13,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class AssetStatus(StrEnum):
+    """One result image: still to fetch (or retrying), kept, refused for good, or given up."""
+
+    PENDING = "pending"
+    STORED = "stored"
+    REFUSED = "refused"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,25 +1,41 @@
 """``genhook demo``: submit one job to each gateway and show them finish, live.
 
 ``scripts/run`` starts it next to the server when no provider keys are set, so a new
-user sees real work on the bundled simulator: submissions, callbacks arriving, and
-tasks completing, without a key or a public URL, and (``receiver.cli.demo_delivery``)
-their events on the live stream and as signed webhooks to a demo subscriber.
+user sees real work on the bundled simulator: submissions, callbacks arriving, tasks
+completing, without a key or a public URL, and their events on the live stream and
+as signed webhooks to a throwaway subscriber (:mod:`receiver.web.demo_receiver`),
+removed when the demo ends.
+
+Delivering to loopback needs ``GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS=true`` in the
+server and the demo (``scripts/run`` sets it when it starts the simulator); without
+it the demo says so and shows the stream alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated
 
+import typer
+import uvicorn
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from receiver.cli.demo_delivery import DemoWebhooks, demo_webhooks
+from receiver.cli.runner import err, run
+from receiver.errors import InvalidSubscriberError, SubmissionRefusedError
 from receiver.lifecycle import Status
 from receiver.services import Services
-from receiver.submit import SubmissionRefused, SubmitRequest, Submitter
+from receiver.stream import EventFilter, EventStream, Position
+from receiver.submit import SubmitRequest
+from receiver.web.demo_receiver import PATH, webhook_receiver
 from storage.models import Task
+
+SHOWN = 12  # rows of events shown
 
 DEMO_JOBS: Sequence[SubmitRequest] = (
     SubmitRequest(
@@ -43,16 +59,89 @@ DEMO_JOBS: Sequence[SubmitRequest] = (
 )
 
 
+@dataclass
+class DemoWebhooks:
+    """What the demo saw downstream; ``note`` explains an empty webhook column."""
+
+    task_ids: Collection[str] = ()  # the demo's tasks (filled as they are submitted)
+    streamed: list[tuple[str, str]] = field(default_factory=list)  # (type, task id)
+    received: list[tuple[str, str, bool]] = field(default_factory=list)  # + verified
+    note: str | None = None
+
+    def received_types(self, task_id: str) -> set[str]:
+        return {event_type for event_type, task, _ in self.received if task == task_id}
+
+    def table(self) -> Table:
+        """One row per streamed event, with whether its signed webhook arrived."""
+        table = Table("event (live stream)", "task", "signed webhook")
+        verified = {(t, task): ok for t, task, ok in self.received}
+        ours = [(t, task) for t, task in self.streamed if task in self.task_ids]
+        for event_type, task in ours[-SHOWN:]:
+            ok = verified.get((event_type, task))
+            if ok is None:
+                mark = f"[yellow]{self.note}[/yellow]" if self.note else "[yellow]…[/yellow]"
+            else:
+                mark = "[green]✓ signature verified[/green]" if ok else "[red]✗ bad signature[/red]"
+            table.add_row(event_type, task, mark)
+        return table
+
+
+@contextlib.asynccontextmanager
+async def demo_webhooks(
+    services: Services, task_ids: Collection[str]
+) -> AsyncIterator[DemoWebhooks]:
+    """Subscribe a loopback receiver and follow the stream for ``task_ids`` (filled later)."""
+    seen = DemoWebhooks(task_ids=task_ids)
+    secret: list[str] = []
+    app = webhook_receiver(
+        lambda: secret[0] if secret else None,
+        lambda kind, task, ok: seen.received.append((kind, task, ok)),
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    position = await services.stream.start(EventFilter())  # before the demo submits anything
+    following = asyncio.create_task(_follow(services.stream, position, seen))
+    subscriber_id: str | None = None
+    try:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}{PATH}"
+        try:
+            subscriber = await services.subscribers.add(url)
+        except InvalidSubscriberError as exc:
+            seen.note = f"no demo subscriber: {exc}"
+        else:
+            subscriber_id = subscriber.id
+            secret.append(subscriber.secret)
+        yield seen
+    finally:
+        if subscriber_id is not None:
+            await services.subscribers.remove(subscriber_id)
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
+        server.should_exit = True
+        await serving
+        sock.close()
+
+
+async def _follow(stream: EventStream, position: Position, seen: DemoWebhooks) -> None:
+    async for event in stream.follow(position, EventFilter()):
+        seen.streamed.append((event.type, event.task_id))
+
+
 async def run_demo(services: Services, console: Console, *, within: float = 120) -> list[Task]:
     """Submit :data:`DEMO_JOBS` and render their progress until all are terminal."""
-    submitter = Submitter(services)
+    submitter = services.submitter()
     task_ids: list[str] = []
     # A throwaway subscriber and the live stream, shown under the table.
     async with demo_webhooks(services, task_ids) as downstream:
         for job in DEMO_JOBS:
             try:
                 task_ids.append((await submitter.submit(job)).id)
-            except SubmissionRefused as exc:  # the catalog changed under the demo
+            except SubmissionRefusedError as exc:  # the catalog changed under the demo
                 console.print(f"[red]demo job for {job.provider} refused:[/red] {exc}")
 
         loop = asyncio.get_running_loop()
@@ -96,3 +185,17 @@ def _table(tasks: Sequence[Task]) -> Table:
             task.id,
         )
     return table
+
+
+def demo(
+    within: Annotated[float, typer.Option(help="stop watching after this many seconds")] = 120,
+) -> None:
+    """Submit one job to each gateway and watch them finish (use with `genhook simulate`)."""
+
+    async def work(services: Services) -> list[Task]:
+        return await run_demo(services, Console(), within=within)
+
+    tasks = run(work)
+    unfinished = [t for t in tasks if not Status(t.status).is_terminal]
+    if unfinished:
+        err.print(f"{len(unfinished)} task(s) still running; follow them with `genhook tasks`.")

@@ -1,12 +1,13 @@
-"""Following one task to its end: ``genhook watch`` and ``genhook submit --wait``.
+"""``genhook watch``: follow one task to its end (``submit --wait`` does too).
 
-Both read the live event stream (:mod:`receiver.stream`) filtered to the task: the
-task's history first, then each event as it is committed, until a terminal one.
-Nothing here asks the provider anything; genhook's own poller and callbacks move the
-task, this only listens.
+Both read the live event stream (:meth:`receiver.stream.EventStream.follow_task`)
+filtered to the task: the task's history first, then each event as it is committed,
+until a terminal one. Nothing here asks the provider anything; genhook's own poller
+and callbacks move the task, this only listens.
 
-Exit codes (:func:`exit_code`): 0 completed, 1 failed or expired, 3 still running
-when the time limit ran out, 4 completed but a result image could not be downloaded.
+Exit codes (:func:`exit_code`): 0 completed, 1 failed or expired, 2 no such task,
+3 still running when the time limit ran out, 4 completed but a result image could
+not be downloaded.
 """
 
 from __future__ import annotations
@@ -15,80 +16,40 @@ import asyncio
 import contextlib
 import mimetypes
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import httpx
-from rich.console import Console, Group
+import typer
+from rich.console import Console
 from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
-from receiver.errors import TaskNotFoundError
+from receiver import resources
+from receiver.cli.runner import err, print_json, run
 from receiver.lifecycle import Status
 from receiver.services import Services
-from receiver.stream import EventFilter, stream_for
-from receiver.views import task_view
-from storage.models import Task
 
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1
+EXIT_NOT_FOUND = 2
 EXIT_TIMED_OUT = 3
 EXIT_DOWNLOAD_FAILED = 4
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".avif", ".bmp"}
 
-Update = Callable[[dict[str, Any], str | None], None]
 
-
-def is_terminal(view: dict[str, Any]) -> bool:
-    return Status(view["status"]).is_terminal
-
-
-def exit_code(view: dict[str, Any]) -> int:
-    if view["status"] == Status.COMPLETED:
+def exit_code(task: resources.Task) -> int:
+    if task.status is Status.COMPLETED:
         return EXIT_COMPLETED
-    return EXIT_FAILED if is_terminal(view) else EXIT_TIMED_OUT
-
-
-async def follow_task(
-    services: Services, task_id: str, *, within: float, on_update: Update | None = None
-) -> dict[str, Any]:
-    """The task's view once it is terminal, or as it stands after ``within`` seconds.
-
-    ``on_update(view, event_type)`` is called with the current state first (event
-    type None), then for every event of the task.
-    """
-    notify = on_update or (lambda view, event_type: None)
-    stream = stream_for(services)
-    filters = EventFilter(task_id=task_id)
-    # The position first, then the state: an event committed in between is then
-    # both in the state and on the stream, never in neither.
-    position = await stream.start(filters)
-    view = await _current(services, task_id)
-    notify(view, None)
-    if is_terminal(view):
-        return view
-    until = asyncio.get_running_loop().time() + within
-    async for event in stream.follow(position, filters, until=until):
-        notify(event.payload["data"], event.type)
-        if is_terminal(event.payload["data"]):
-            break
-    return await _current(services, task_id)
-
-
-async def _current(services: Services, task_id: str) -> dict[str, Any]:
-    async with services.sessions() as session:
-        task = await session.get(Task, task_id)
-    if task is None:
-        raise TaskNotFoundError(task_id)
-    return task_view(task)
+    return EXIT_FAILED if task.status.is_terminal else EXIT_TIMED_OUT
 
 
 async def download_results(
-    http: httpx.AsyncClient, view: dict[str, Any], directory: Path
+    http: httpx.AsyncClient, task: resources.Task, directory: Path
 ) -> list[Path]:
     """Save the task's result images as ``DIR/<task id>-<n><ext>``; returns the paths.
 
@@ -97,11 +58,11 @@ async def download_results(
     """
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     saved = []
-    for number, url in enumerate(view["result_urls"], start=1):
+    for number, url in enumerate(task.result_urls, start=1):
         async with http.stream("GET", url, follow_redirects=True) as response:
             response.raise_for_status()
             suffix = _suffix(url, response.headers.get("content-type"))
-            target = directory / f"{view['id']}-{number}{suffix}"
+            target = directory / f"{task.id}-{number}{suffix}"
             partial = target.with_name(target.name + ".part")
             with partial.open("wb") as file:
                 async for chunk in response.aiter_bytes():
@@ -129,7 +90,7 @@ class WatchDisplay:
         self._console = console
         self._live: Live | None = None
         self._started = time.monotonic()
-        self._view: dict[str, Any] | None = None
+        self._task: resources.Task | None = None
 
     @contextlib.contextmanager
     def running(self) -> Iterator[WatchDisplay]:
@@ -143,38 +104,82 @@ class WatchDisplay:
             finally:
                 self._live = None
 
-    def update(self, view: dict[str, Any], event_type: str | None) -> None:
-        self._view = view
+    def update(self, task: resources.Task, event_type: str | None) -> None:
+        self._task = task
         if self._live is not None:
             self._live.update(self._render())
         else:
             label = event_type or "now"
-            self._console.print(f"{label:<18} {view['id']}  {view['status']}", highlight=False)
+            self._console.print(f"{label:<18} {task.id}  {task.status}", highlight=False)
 
-    def _render(self) -> Group | Spinner:
+    def _render(self) -> Spinner:
         elapsed = time.monotonic() - self._started
-        if self._view is None:
+        if self._task is None:
             return Spinner("dots", text=" waiting for the task")
-        view = self._view
+        task = self._task
         text = Text.assemble(
-            (f" {view['status']}", _colour(view["status"])),
-            f"  {view['provider']}/{view['model'] or '?'}  {view['id']}  {elapsed:4.0f}s",
+            (f" {task.status}", _colour(task.status)),
+            f"  {task.provider}/{task.model or '?'}  {task.id}  {elapsed:4.0f}s",
         )
         return Spinner("dots", text=text)
 
-    def summary(self, view: dict[str, Any]) -> None:
+    def summary(self, task: resources.Task) -> None:
         """The final word: status, error or result URLs."""
-        colour = _colour(view["status"])
+        colour = _colour(task.status)
         self._console.print(
-            Text.assemble((view["status"], f"bold {colour}"), f"  {view['id']}"), highlight=False
+            Text.assemble((task.status, f"bold {colour}"), f"  {task.id}"), highlight=False
         )
-        if view["error"]:
+        if task.error:
             self._console.print(
-                f"  error: {view['error']['code']}: {view['error']['message']}", highlight=False
+                f"  error: {task.error.code}: {task.error.message}", highlight=False
             )
-        for url in view["result_urls"]:
+        for url in task.result_urls:
             self._console.print(f"  {url}", highlight=False, soft_wrap=True)
 
 
 def _colour(status: str) -> str:
     return {"completed": "green", "failed": "red", "expired": "red"}.get(status, "yellow")
+
+
+def watch(
+    task_id: Annotated[str, typer.Argument(help="genhook task id (tsk_...)")],
+    download: Annotated[
+        Path | None, typer.Option(help="save the result images into this directory")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 1800,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the final task as JSON on stdout")
+    ] = False,
+) -> None:
+    """Follow a task live until it finishes.
+
+    Exit code: 0 completed, 1 failed or expired, 2 no such task, 3 still running at
+    --timeout, 4 completed but a result image could not be downloaded.
+    """
+    display = WatchDisplay(err if as_json else Console())
+
+    async def work(services: Services) -> tuple[resources.Task, list[Path] | str]:
+        with display.running():
+            task = await services.stream.follow_task(
+                task_id, within=timeout, on_update=display.update
+            )
+        saved: list[Path] | str = []
+        if download is not None and task.result_urls:
+            try:
+                saved = await download_results(services.http, task, download)
+            except Exception as exc:  # report any download failure, keep the task result
+                saved = f"{type(exc).__name__}: {exc}"
+        return task, saved
+
+    task, saved = run(work, not_found_exit=EXIT_NOT_FOUND)
+    display.summary(task)
+    if as_json:
+        print_json(task)
+    code = exit_code(task)
+    if isinstance(saved, str):
+        err.print(f"[red]download failed:[/red] {saved}", highlight=False)
+        code = code or EXIT_DOWNLOAD_FAILED
+    else:
+        for path in saved:
+            err.print(f"saved {path}", highlight=False)
+    raise typer.Exit(code)

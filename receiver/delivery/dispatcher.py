@@ -8,7 +8,7 @@ runs and tests call directly:
    ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so any number of dispatchers share the
    work and never send one delivery twice at the same time. The claim only takes a
    delivery with no earlier pending delivery for the same (task, subscriber), which
-   keeps each task's events in order per subscriber (see :mod:`receiver.delivery.deliveries`);
+   keeps each task's events in order per subscriber (see :mod:`receiver.delivery.outbox`);
 2. **send** them concurrently: the event's JSON, signed per Standard Webhooks, to
    the subscriber's URL, with ``follow_redirects=False`` and the delivery timeout,
    after checking the URL still resolves to an allowed address;
@@ -41,23 +41,26 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock, netguard
-from receiver.delivery.deliveries import (
-    DEAD,
-    PENDING,
-    SUCCEEDED,
-    release_next,
-    reschedule_followers,
+from receiver.delivery.outbox import release_next, reschedule_followers
+from receiver.delivery.schedule import (
+    AttemptResult,
+    Decision,
+    DeliveryStatus,
+    Policy,
+    Verdict,
+    decide,
 )
-from receiver.delivery.schedule import AttemptResult, Decision, Policy, Verdict, decide
 from receiver.delivery.signing import secrets_in_use, webhook_headers
 from receiver.delivery.subscribers import ALLOW_HINT, disable_in_session
 from receiver.errors import TargetRefusedError
-from receiver.services import Services
+from receiver.settings import DeliverySettings, DispatchSettings
 from storage.claims import claim_due
+from storage.engine import SessionFactory
 from storage.models import Delivery, DeliveryAttempt, OutboxEvent, Subscriber
 
-log = logging.getLogger("genhook.dispatcher")
+log = logging.getLogger(__name__)
 
+PENDING = DeliveryStatus.PENDING.value
 USER_AGENT = "genhook-webhooks/1"
 RESPONSE_BODY_LIMIT = 1024  # bytes of each answer kept with the attempt
 LEASE_MARGIN = timedelta(seconds=30)
@@ -89,18 +92,27 @@ class PassReport:
 
 class Dispatcher:
     def __init__(
-        self, services: Services, *, holder: str, rng: random.Random | None = None
+        self,
+        sessions: SessionFactory,
+        http: httpx.AsyncClient,
+        settings: DeliverySettings,
+        passes: DispatchSettings,
+        *,
+        holder: str,
+        rng: random.Random | None = None,
     ) -> None:
-        self._services = services
+        self._sessions = sessions
+        self._http = http
+        self._settings = settings
+        self._batch_size = passes.batch_size
         self._holder = holder
         self._rng = rng or random.Random()
-        settings = services.settings
         self._policy = Policy(
-            schedule=tuple(settings.delivery_schedule),
-            jitter=settings.delivery_jitter,
-            retry_after_max=settings.delivery_retry_after_max_seconds,
+            schedule=tuple(settings.schedule),
+            jitter=settings.jitter,
+            retry_after_max=settings.retry_after_max_seconds,
         )
-        self._timeout = settings.delivery_timeout_seconds
+        self._timeout = settings.timeout_seconds
         self._lease = timedelta(seconds=self._timeout) + LEASE_MARGIN
 
     @property
@@ -131,7 +143,7 @@ class Dispatcher:
         for _ in range(max_passes):
             report = await self.dispatch_once()
             total += report.claimed
-            if report.claimed < self._services.settings.dispatch_batch_size:
+            if report.claimed < self._batch_size:
                 break
         return total
 
@@ -144,7 +156,7 @@ class Dispatcher:
             col(earlier.id) < col(Delivery.id),
         )
         active = select(Subscriber.id).where(col(Subscriber.active))
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             ids = await claim_due(
                 session,
                 Delivery,
@@ -152,7 +164,7 @@ class Dispatcher:
                 now=now,
                 holder=self._holder,
                 lease=self._lease,
-                limit=self._services.settings.dispatch_batch_size,
+                limit=self._batch_size,
                 extra_filters=(
                     col(Delivery.status) == PENDING,
                     ~waits_for_earlier,
@@ -203,7 +215,7 @@ class Dispatcher:
         and on SQLite every transaction waits its turn for the write lock)."""
         subscriber_ids = sorted({s.item.subscriber_id for s in sent})
         delivery_ids = sorted(s.item.delivery_id for s in sent)
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             # Lock order subscriber → delivery, as in disabling, so the two cannot deadlock.
             subscribers = {
                 sub.id: sub
@@ -237,11 +249,10 @@ class Dispatcher:
         return verdicts
 
     async def _post(self, item: Claimed) -> tuple[AttemptResult, str | None]:
-        settings = self._services.settings
         try:
             await netguard.check_url(
                 item.url,
-                allow_private=settings.delivery_allow_private_targets,
+                allow_private=self._settings.allow_private_targets,
                 allow_hint=ALLOW_HINT,
             )
         except TargetRefusedError as exc:
@@ -253,7 +264,7 @@ class Dispatcher:
         }
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._services.http.stream(
+                async with self._http.stream(
                     "POST",
                     item.url,
                     content=item.body,
@@ -339,13 +350,13 @@ class Dispatcher:
         delivery.lease_holder = None
         delivery.lease_expires_at = None
         if decision.verdict is Verdict.SUCCEEDED:
-            delivery.status = SUCCEEDED
+            delivery.status = DeliveryStatus.SUCCEEDED.value
             delivery.delivered_at = now
             delivery.next_attempt_at = None
         elif decision.verdict is Verdict.RETRY:
             delivery.next_attempt_at = decision.next_attempt_at
         else:
-            delivery.status = DEAD
+            delivery.status = DeliveryStatus.DEAD.value
             delivery.next_attempt_at = None
 
     async def _track_health(
@@ -366,7 +377,7 @@ class Dispatcher:
             subscriber.failing_since = now
             session.add(subscriber)
             return
-        limit = timedelta(seconds=self._services.settings.delivery_disable_after_seconds)
+        limit = timedelta(seconds=self._settings.disable_after_seconds)
         if now - subscriber.failing_since >= limit:
             await disable_in_session(
                 session,

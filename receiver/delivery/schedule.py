@@ -33,6 +33,14 @@ from enum import StrEnum
 DEFAULT_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands: waiting or being retried, delivered, or dead-lettered."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+
+
 class Verdict(StrEnum):
     SUCCEEDED = "succeeded"
     RETRY = "retry"

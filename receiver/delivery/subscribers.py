@@ -7,9 +7,9 @@ so both refuse the same input with the same words:
 * the URL must be absolute http(s) and, unless
   ``GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS`` is set, must not resolve to a private,
   loopback or link-local address (:mod:`receiver.netguard`);
-* event types must be in :class:`receiver.lifecycle.EventType` (none = all);
-* a secret given must be ``whsec_`` + base64 (:mod:`receiver.delivery.signing`); none given →
-  one is generated.
+* event types are checked where the request is read (:mod:`receiver.params`);
+* a secret given must be ``whsec_`` + base64 (:mod:`receiver.delivery.signing`); none
+  given → one is generated.
 
 Disabling a subscriber (by hand, on a 410, or after failing for too long) also
 dead-letters its pending deliveries: nothing is sent to it any more, and an operator
@@ -21,49 +21,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock, netguard
+from receiver.delivery.schedule import DeliveryStatus
 from receiver.delivery.signing import generate_secret, validate_secret
 from receiver.errors import InvalidSubscriberError, SubscriberNotFoundError, TargetRefusedError
-from receiver.lifecycle import EventType
-from receiver.views import iso
+from receiver.params import parse_event_types
+from receiver.settings import DeliverySettings
+from storage.engine import READ_ONLY, SessionFactory
 from storage.models import Delivery, DeliveryAttempt, Subscriber
 
-if TYPE_CHECKING:  # services → ingest → events → here: import for types only
-    from receiver.services import Services
+log = logging.getLogger(__name__)
 
-log = logging.getLogger("genhook.subscribers")
-
-EVENT_TYPES: tuple[str, ...] = tuple(e.value for e in EventType)
 ALLOW_HINT = "set GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS=true to allow it"
 MAX_URL_LENGTH = 2000
 _ACTIVE_KEY = "genhook.active_subscribers"  # session.info cache, see active_subscribers_for
-
-
-def parse_event_types(values: Iterable[str] | str | None) -> list[str]:
-    """``"task.completed,task.failed"`` or a list → validated, de-duplicated types."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    wanted: list[str] = []
-    for value in values:
-        for name in (part.strip() for part in value.split(",")):
-            if not name:
-                continue
-            if name not in EVENT_TYPES:
-                raise InvalidSubscriberError(
-                    "unknown_event_type",
-                    f"unknown event type {name!r}; known: {', '.join(EVENT_TYPES)}",
-                )
-            if name not in wanted:
-                wanted.append(name)
-    return wanted
 
 
 def validate_url_syntax(url: str) -> str:
@@ -91,26 +67,6 @@ async def validate_url(url: str, *, allow_private: bool) -> str:
 
 def wants(subscriber: Subscriber, event_type: str) -> bool:
     return not subscriber.event_types or event_type in subscriber.event_types
-
-
-def subscriber_view(subscriber: Subscriber, *, with_secret: bool = False) -> dict[str, Any]:
-    """The public shape; the secret only where the caller asked for it (creation)."""
-    view: dict[str, Any] = {
-        "id": subscriber.id,
-        "url": subscriber.url,
-        "event_types": list(subscriber.event_types),
-        "active": subscriber.active,
-        "disabled_reason": subscriber.disabled_reason,
-        "disabled_at": iso(subscriber.disabled_at),
-        "failing_since": iso(subscriber.failing_since),
-        "rotating_until": iso(subscriber.previous_secret_expires_at)
-        if subscriber.previous_secret
-        else None,
-        "created_at": iso(subscriber.created_at),
-    }
-    if with_secret:
-        view["secret"] = subscriber.secret
-    return view
 
 
 async def active_subscribers_for(session: AsyncSession, event_type: str) -> Sequence[Subscriber]:
@@ -143,11 +99,11 @@ async def disable_in_session(
         update(Delivery)
         .where(
             col(Delivery.subscriber_id) == subscriber.id,
-            col(Delivery.status) == "pending",
+            col(Delivery.status) == DeliveryStatus.PENDING.value,
             or_(col(Delivery.lease_expires_at).is_(None), col(Delivery.lease_expires_at) <= now),
         )
         .values(
-            status="dead",
+            status=DeliveryStatus.DEAD.value,
             next_attempt_at=None,
             lease_holder=None,
             lease_expires_at=None,
@@ -166,42 +122,44 @@ async def disable_in_session(
 
 
 class Subscribers:
-    """Subscriber management on the shared services (API and CLI)."""
+    """Subscriber management (API and CLI)."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self, sessions: SessionFactory, settings: DeliverySettings) -> None:
+        self._sessions = sessions
+        self._settings = settings
 
     async def add(
         self, url: str, event_types: Iterable[str] | str | None = None, secret: str | None = None
     ) -> Subscriber:
-        settings = self._services.settings
+        """A new subscriber; no ``event_types`` means every type."""
         types = parse_event_types(event_types)
         if secret is not None:
             secret = validate_secret(secret.strip())
-        url = await validate_url(url, allow_private=settings.delivery_allow_private_targets)
+        url = await validate_url(url, allow_private=self._settings.allow_private_targets)
         subscriber = Subscriber(
             url=url,
             secret=secret or generate_secret(),
             event_types=types,
             created_at=clock.utcnow(),
         )
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             session.add(subscriber)
         log.info("subscriber %s added for %s", subscriber.id, url)
         return subscriber
 
     async def list(self) -> Sequence[Subscriber]:
-        async with self._services.sessions() as session:
+        async with self._sessions() as session:
+            await session.connection(execution_options=READ_ONLY)
             query = select(Subscriber).order_by(col(Subscriber.id))
             return (await session.exec(query)).all()
 
     async def get(self, subscriber_id: str) -> Subscriber:
-        async with self._services.sessions() as session:
+        async with self._sessions() as session:
             return await _get(session, subscriber_id)
 
     async def remove(self, subscriber_id: str) -> None:
         """Delete the subscriber with its deliveries and their attempt history."""
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             subscriber = await _get(session, subscriber_id)
             deliveries = select(Delivery.id).where(col(Delivery.subscriber_id) == subscriber_id)
             await session.exec(
@@ -212,14 +170,14 @@ class Subscribers:
         log.info("subscriber %s removed", subscriber_id)
 
     async def disable(self, subscriber_id: str, reason: str = "disabled by an operator") -> int:
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             subscriber = await _get(session, subscriber_id, for_update=True)
             if not subscriber.active:
                 return 0
             return await disable_in_session(session, subscriber, reason, clock.utcnow())
 
     async def enable(self, subscriber_id: str) -> Subscriber:
-        async with self._services.sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             subscriber = await _get(session, subscriber_id, for_update=True)
             subscriber.active = True
             subscriber.disabled_reason = None
@@ -233,8 +191,8 @@ class Subscribers:
         """Switch to a new secret; the old one keeps signing for the rotation window."""
         if secret is not None:
             secret = validate_secret(secret.strip())
-        window = timedelta(seconds=self._services.settings.delivery_rotation_window_seconds)
-        async with self._services.sessions() as session, session.begin():
+        window = timedelta(seconds=self._settings.rotation_window_seconds)
+        async with self._sessions() as session, session.begin():
             subscriber = await _get(session, subscriber_id, for_update=True)
             subscriber.previous_secret = subscriber.secret
             subscriber.previous_secret_expires_at = clock.utcnow() + window
@@ -243,7 +201,7 @@ class Subscribers:
         log.info(
             "subscriber %s secret rotated; old secret signs until %s",
             subscriber_id,
-            iso(subscriber.previous_secret_expires_at),
+            subscriber.previous_secret_expires_at,
         )
         return subscriber
 

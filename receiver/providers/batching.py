@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from receiver.lifecycle import TaskSnapshot
-from receiver.providers.errors import ProviderNotFound
+from receiver.providers.errors import ProviderNotFoundError
 
 
 def unique(ids: Sequence[str]) -> list[str]:
@@ -35,7 +35,7 @@ async def fetch_each(
 ) -> dict[str, TaskSnapshot]:
     """``fetch`` every id with at most ``concurrency`` requests in flight.
 
-    A :class:`ProviderNotFound` leaves that id out; the first other error cancels the
+    A :class:`ProviderNotFoundError` leaves that id out; the first other error cancels the
     remaining reads and propagates.
     """
     gate = asyncio.Semaphore(max(1, concurrency))
@@ -45,7 +45,7 @@ async def fetch_each(
         async with gate:
             try:
                 results[task_id] = await fetch(task_id)
-            except ProviderNotFound:
+            except ProviderNotFoundError:
                 return
 
     try:

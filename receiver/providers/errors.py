@@ -4,9 +4,9 @@ Every failure of a provider call is a :class:`ProviderCallError` whose class say
 whether repeating the call can help, so callers (the retry loop, the poller, the
 submit service) decide from the type and never from a status code or a message:
 
-* :class:`ProviderRejected` and its subclasses (400, 401, 402, 403, 404, 409, 451):
+* :class:`ProviderRejectedError` and its subclasses (400, 401, 402, 403, 404, 409, 451):
   the request itself is refused; the same request gets the same answer. Never retried.
-* :class:`ProviderRateLimited` (429) and :class:`ProviderUnavailable` (503): the
+* :class:`ProviderRateLimitedError` (429) and :class:`ProviderUnavailableError` (503): the
   provider said it did not take the request, so repeating it is safe even for a
   create that is not idempotent. Retried, honouring ``Retry-After``.
 * :class:`ProviderServerError` (other 5xx), :class:`ProviderNetworkError` (timeouts,
@@ -72,6 +72,8 @@ class ProviderCallError(ProviderError):
     """
 
     safety: ClassVar[RetrySafety] = RetrySafety.NEVER
+    # The provider's own error code, not one of ours: it may be absent.
+    code: str | None  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -98,45 +100,45 @@ class ProviderCallError(ProviderError):
         )
 
 
-class ProviderRejected(ProviderCallError):
+class ProviderRejectedError(ProviderCallError):
     """A 4xx: the provider refused this request; sending it again changes nothing."""
 
 
-class ProviderBadRequest(ProviderRejected):
+class ProviderBadRequestError(ProviderRejectedError):
     """400 (and any 4xx without a class of its own): invalid or missing parameters."""
 
 
-class ProviderAuthError(ProviderRejected):
+class ProviderAuthError(ProviderRejectedError):
     """401: the API key is missing or invalid."""
 
 
-class ProviderForbidden(ProviderAuthError):
+class ProviderForbiddenError(ProviderAuthError):
     """403: the key is valid but not allowed here (API Mall: access not approved)."""
 
 
-class InsufficientCredits(ProviderRejected):
+class InsufficientCreditsError(ProviderRejectedError):
     """402: the account cannot pay for this task."""
 
 
-class ProviderNotFound(ProviderRejected):
+class ProviderNotFoundError(ProviderRejectedError):
     """404: the provider does not know this task (never existed, or retention expired)."""
 
 
-class ProviderConflict(ProviderRejected):
+class ProviderConflictError(ProviderRejectedError):
     """409: API Mall's ``Idempotency-Key`` was used for a different request."""
 
 
-class ContentRejected(ProviderRejected):
+class ContentRejectedError(ProviderRejectedError):
     """451: the prompt or input was blocked by the provider's moderation."""
 
 
-class ProviderRateLimited(ProviderCallError):
+class ProviderRateLimitedError(ProviderCallError):
     """429: too many requests or concurrent jobs; the request was not taken."""
 
     safety = RetrySafety.ALWAYS
 
 
-class ProviderUnavailable(ProviderCallError):
+class ProviderUnavailableError(ProviderCallError):
     """503: the provider or its upstream is busy; the request was not taken."""
 
     safety = RetrySafety.ALWAYS
@@ -161,15 +163,15 @@ class ProviderProtocolError(ProviderCallError):
 
 
 _BY_STATUS: dict[int, type[ProviderCallError]] = {
-    400: ProviderBadRequest,
+    400: ProviderBadRequestError,
     401: ProviderAuthError,
-    402: InsufficientCredits,
-    403: ProviderForbidden,
-    404: ProviderNotFound,
-    409: ProviderConflict,
-    429: ProviderRateLimited,
-    451: ContentRejected,
-    503: ProviderUnavailable,
+    402: InsufficientCreditsError,
+    403: ProviderForbiddenError,
+    404: ProviderNotFoundError,
+    409: ProviderConflictError,
+    429: ProviderRateLimitedError,
+    451: ContentRejectedError,
+    503: ProviderUnavailableError,
 }
 
 
@@ -178,7 +180,7 @@ def error_class_for_status(status: int) -> type[ProviderCallError]:
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     if 400 <= status < 500:
-        return ProviderBadRequest
+        return ProviderBadRequestError
     if 500 <= status < 600:
         return ProviderServerError
     return ProviderProtocolError

@@ -42,18 +42,19 @@ def build_adapters(
     """One adapter per provider, each on its configured base URL and key."""
     rng = rng or random.Random()
     policy = RetryPolicy(
-        max_attempts=settings.provider_retry_attempts,
-        budget=settings.provider_retry_budget_seconds,
+        max_attempts=settings.provider.retry_attempts,
+        budget=settings.provider.retry_budget_seconds,
     )
     adapters: dict[str, ProviderAdapter] = {}
     for name, cls in ADAPTER_CLASSES.items():
+        gateway = settings.for_provider(name)
         adapters[name] = cls(
             client,
-            settings.provider_base_url(name),
-            settings.provider_api_key(name),
+            gateway.url,
+            gateway.key,
             policy=policy,
             rng=rng,
-            concurrency=settings.poll_concurrency,
+            concurrency=settings.poll.concurrency,
         )
     return adapters
 

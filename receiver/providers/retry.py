@@ -1,6 +1,6 @@
 """The retry schedule for provider calls, as pure functions.
 
-Kept apart from the loop that sleeps (``receiver.providers.http``) so every decision
+Kept apart from the loop that sleeps (``receiver.providers.transport``) so every decision
 can be tested without time passing: given the attempt that just failed, its error,
 whether the call is idempotent and how much of the budget is spent, :func:`next_delay`
 answers "wait this long, then try again" or "give up" (``None``).

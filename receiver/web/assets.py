@@ -14,10 +14,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from receiver.assets.mirror import asset_store
-from receiver.assets.store import AssetStore, media_type_of, validate_key
-from receiver.services import Services
-from receiver.web.http import error
+from receiver.assets.store import media_type_of, validate_key
+from receiver.web.http import error, services
+from receiver.web.operation import operation
 
 CACHE_HEADERS = {
     "Cache-Control": "private, max-age=31536000, immutable",
@@ -26,14 +25,12 @@ CACHE_HEADERS = {
 }
 
 
-def _store(request: Request) -> AssetStore:
-    store: AssetStore | None = getattr(request.app.state, "asset_store", None)
-    if store is None:
-        services: Services = request.app.state.services
-        store = request.app.state.asset_store = asset_store(services.settings)
-    return store
-
-
+@operation(
+    "A mirrored result image, byte for byte",
+    "assets",
+    ok={200: "image/*"},
+    errors={404: "no such asset"},
+)
 async def get_asset(request: Request) -> Response:
     """One mirrored image, byte for byte as downloaded."""
     key = f"{request.path_params['task_id']}/{request.path_params['name']}"
@@ -41,7 +38,7 @@ async def get_asset(request: Request) -> Response:
         validate_key(key)
     except ValueError:
         return error(404, "asset_not_found", "no such asset")
-    store = _store(request)
+    store = services(request).asset_store
     path = store.local_file(key)
     if path is not None:
         return FileResponse(path, media_type=media_type_of(key), headers=CACHE_HEADERS)

@@ -14,37 +14,55 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
-from receiver import clock
+from receiver import clock, resources
+from receiver.errors import BodyTooLargeError, InvalidTokenError
 from receiver.ingest import Inbound
 from receiver.lifecycle import Source
 from receiver.providers.base import CallbackAdapter
 from receiver.providers.errors import MalformedCallbackError
-from receiver.services import Services
-from receiver.tokens import InvalidTokenError
-from receiver.web.http import BodyTooLargeError, JSONResponse, error, read_body
+from receiver.web.http import (
+    error,
+    error_response,
+    read_body,
+    respond,
+    services,
+    storage_unavailable,
+)
+from receiver.web.operation import operation
 
-log = logging.getLogger("genhook.callbacks")
+log = logging.getLogger(__name__)
 
 
+@operation(
+    "Provider callback (the URL token is the credential)",
+    "callbacks",
+    body_schema={"type": "object", "description": "the provider's own callback JSON"},
+    ok={200: resources.CallbackAck},
+    errors={
+        401: "bad or missing token",
+        404: "unknown provider, or one without callbacks",
+        413: "body over GENHOOK_CALLBACK_MAX_BODY",
+        503: "database unavailable; the provider should retry",
+    },
+    public=True,
+)
 async def receive_callback(request: Request) -> Response:
-    services: Services = request.app.state.services
+    runtime = services(request)
     provider = request.path_params["provider"]
     token = request.path_params["token"]
 
-    adapter = services.adapters.get(provider)
+    adapter = runtime.adapters.get(provider)
     if adapter is None:
         return error(404, "unknown_provider", f"no provider named {provider!r}")
     if not isinstance(adapter, CallbackAdapter) or not adapter.has_callbacks:
         return error(404, "no_callbacks", f"provider {provider!r} does not send callbacks")
     try:
-        task_id = services.tokens.verify(provider, token)
-    except InvalidTokenError as exc:
-        return error(401, "invalid_token", str(exc))
-    try:
-        body = await read_body(request, services.settings.callback_max_body)
-    except BodyTooLargeError as exc:
-        return error(413, "body_too_large", str(exc), limit=exc.limit)
+        task_id = runtime.callback_urls.tokens.verify(provider, token)
+        body = await read_body(request, runtime.settings.callback_max_body)
+    except (InvalidTokenError, BodyTooLargeError) as exc:
+        return error_response(exc)
 
     try:
         parsed = adapter.parse_callback(body, observed_at=clock.utcnow())
@@ -67,10 +85,11 @@ async def receive_callback(request: Request) -> Response:
         )
 
     try:
-        result = await services.ingestor.record(inbound)
-    except (SQLAlchemyError, OSError):
+        result = await runtime.ingestor.record(inbound)
+    except (SQLAlchemyError, OSError) as exc:
         log.exception("could not store callback for task %s", task_id)
-        response = error(503, "storage_unavailable", "could not store the callback; retry")
-        response.headers["Retry-After"] = "5"
-        return response
-    return JSONResponse({"status": result.outcome.value, "task_id": result.task_id})
+        return storage_unavailable(exc)
+    return respond(resources.CallbackAck(status=result.outcome, task_id=result.task_id))
+
+
+routes = [Route("/callbacks/{provider}/{token}", receive_callback, methods=["POST"])]

@@ -1,13 +1,56 @@
-"""Small HTTP helpers shared by the routes: JSON responses and bounded body reads."""
+"""What every route shares: the services accessor, responses, bounded body reads,
+request parsing, and the one mapping from genhook's errors onto HTTP answers.
+
+Handlers raise :class:`~receiver.errors.GenhookError`s; :func:`error_response` turns
+any of them into ``{"error": {"code", "message", ...}}`` with the status below, so a
+refusal looks the same on every route. Database failures (SQLAlchemy's, asyncpg's,
+a pool timeout) are translated here, at the edge that meets them, into
+``503 storage_unavailable`` with ``Retry-After``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar, get_origin
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
+
+from receiver import errors, resources
+
+if TYPE_CHECKING:
+    from receiver.services import Services
+
+log = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+RETRY_AFTER_SECONDS = 5
+
+# The status of each branch of the error tree; the most specific class wins.
+STATUS: dict[type[errors.GenhookError], int] = {
+    errors.BodyTooLargeError: 413,
+    errors.MalformedBodyError: 400,
+    errors.UnknownProviderError: 404,
+    errors.AlreadyTrackedError: 409,
+    errors.RequestError: 422,
+    errors.NotFoundError: 404,
+    errors.InvalidTokenError: 401,
+    errors.TargetRefusedError: 422,
+    errors.InvalidSubscriberError: 422,
+    errors.DatabaseUnavailableError: 503,
+}
+DATABASE_FAILURES = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
+
+
+def services(request: Request) -> Services:
+    """The process's services: the one place the web layer reaches for them."""
+    found: Services = request.app.state.services
+    return found
 
 
 class JSONResponse(Response):
@@ -19,15 +62,37 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
-def error(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
+def respond(resource: resources.Resource, status_code: int = 200) -> Response:
+    """A resource as its JSON (serialized by pydantic-core straight to bytes)."""
+    return Response(resource.to_json(), status_code, media_type="application/json")
+
+
+def error(status_code: int, code: str, message: str, **extra: Any) -> Response:
     """Every error the service answers has this shape: ``{"error": {"code", "message"}}``."""
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code)
+    body = resources.Error(error=resources.ErrorBody(code=code, message=message, **extra))
+    return Response(
+        body.__pydantic_serializer__.to_json(body, exclude_none=True),
+        status_code,
+        media_type="application/json",
+    )
 
 
-class BodyTooLargeError(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"body exceeds {limit} bytes")
-        self.limit = limit
+def error_response(exc: errors.GenhookError) -> Response:
+    status = next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 500)
+    extra: dict[str, Any] = {}
+    for name in ("field", "task_id", "limit"):
+        value = getattr(exc, name, None)
+        if value is not None:
+            extra[name] = value
+    response = error(status, exc.code, str(exc), **extra)
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def storage_unavailable(exc: BaseException) -> Response:
+    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    return error_response(errors.DatabaseUnavailableError("the database is unavailable; retry"))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -38,33 +103,60 @@ async def read_body(request: Request, limit: int) -> bytes:
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(limit)
+        raise errors.BodyTooLargeError(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLargeError(limit)
+            raise errors.BodyTooLargeError(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
+    """The JSON body as ``model``.
 
-
-async def parse_body(request: Request, model: type[ModelT]) -> ModelT | Response:
-    """The JSON body as ``model``, or the error response to send instead.
-
-    Every route answers alike: text that is not JSON is a 400 ``invalid_json``; JSON
+    Every route refuses alike: text that is not JSON is a 400 ``invalid_json``; JSON
     of the wrong shape a 422 ``invalid_request`` naming each offending field.
     """
     try:
         return model.model_validate_json(await request.body())
     except ValidationError as exc:
-        problems = exc.errors()
-        if any(problem["type"] == "json_invalid" for problem in problems):
-            return error(400, "invalid_json", "request body is not valid JSON")
-        message = "; ".join(
-            f"{'.'.join(str(part) for part in p['loc']) or 'body'}: {p['msg']}" for p in problems
-        )
-        return error(422, "invalid_request", message)
+        if any(problem["type"] == "json_invalid" for problem in exc.errors()):
+            raise errors.MalformedBodyError("request body is not valid JSON") from None
+        raise refusal(exc, "body") from None
+
+
+def parse_query(request: Request, model: type[ModelT]) -> ModelT:
+    """The query string as ``model``; a bad value is a 422 naming the parameter.
+
+    A parameter declared as a list may repeat (``?type=a&type=b``); any other takes
+    its last value.
+    """
+    params = request.query_params
+    values: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name not in params:
+            continue
+        values[name] = params.getlist(name) if get_origin(info.annotation) is list else params[name]
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise refusal(exc, "query") from None
+
+
+def refusal(exc: ValidationError, where: str) -> errors.InvalidRequestError:
+    """One :class:`~receiver.errors.InvalidRequestError` for a pydantic verdict, naming
+    every offending field; the code is ours where a validator chose one."""
+    problems = exc.errors()
+    message = "; ".join(
+        f"{'.'.join(str(part) for part in p['loc']) or where}: {p['msg']}" for p in problems
+    )
+    first = problems[0]
+    code = first["type"] if first["type"] in OUR_CODES else None
+    field = ".".join(str(part) for part in first["loc"]) or None
+    return errors.InvalidRequestError(message, field=field, code=code)
+
+
+OUR_CODES = frozenset({"unknown_event_type"})

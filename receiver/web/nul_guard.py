@@ -4,10 +4,12 @@ PostgreSQL text cannot hold U+0000: a NUL in a task id, a filter or a JSON field
 makes asyncpg raise, which used to surface as a 500 from almost any route (the
 schemathesis run in ``tests/integration/test_api_properties.py`` found them). No
 identifier, filter or field genhook accepts can legitimately contain one, so this
-middleware answers ``400 invalid_request`` for a NUL in the path or query string,
-and ``422 invalid_request`` for one inside a JSON body of the admin API
-(``/api/*``: small bodies, read here and handed on unchanged). Provider callbacks are
-left alone: their bodies are stored byte for byte and parsed by their own rules.
+middleware is the one place that refuses them: ``400 invalid_request`` for a NUL in
+the path or query string, and ``422 invalid_request`` for one inside a JSON body of
+the admin API (``/api/*``: small bodies, read here and handed on unchanged). It runs
+after authentication, so an anonymous client learns nothing and costs no body
+read. Provider callbacks are left alone: their bodies are stored byte for byte and
+parsed by their own rules.
 """
 
 from __future__ import annotations
@@ -57,13 +59,19 @@ def has_nul(body: bytes) -> bool:
     return _contains_nul(document)
 
 
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(item) for item in value)
+def _contains_nul(document: Any) -> bool:
+    """Walked with a stack, not by recursion: a deeply nested body is no 500."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
     return False
 
 

@@ -1,401 +1,56 @@
-"""``GET /openapi.json``: the HTTP API described as OpenAPI 3.1, built from the code.
+"""``GET /openapi.json``: the HTTP API as OpenAPI 3.1, generated from the code.
 
-The document is generated from the running application's route table, so a route
-cannot exist without appearing in it: paths, methods and path parameters (with their
-types, from Starlette's convertors) come from the routes themselves, and request
-bodies are the JSON Schemas of the very pydantic models the handlers validate with.
-What a route table cannot say (a summary, query parameters, the answers) lives in
-:data:`OPERATIONS`, next to nothing else; a route missing there still appears,
-flagged ``x-undocumented``, and ``tests/integration/test_openapi.py`` fails on it.
+Paths, methods and path parameters (typed from Starlette's convertors) come from the
+application's route table; everything else from the :class:`~receiver.web.operation.Operation`
+each handler declares: query parameters are the fields of its query model, request
+bodies the JSON Schemas of the models the handler validates with, answers the
+schemas of the resources it builds. This module holds only what belongs to the
+document itself (title, description, security schemes). A route without an
+operation still appears, flagged ``x-undocumented``, and a test fails on it.
 
-Chosen over Starlette's ``SchemaGenerator`` (YAML in docstrings): that would put
-untyped YAML into every handler's docstring and re-state the request models by hand,
-so the schemas could drift from the validation that actually runs.
+Chosen over Starlette's ``SchemaGenerator`` (YAML in docstrings): that would restate
+every model by hand in untyped text, which is how documents drift.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from importlib.metadata import version
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.convertors import FloatConvertor, IntegerConvertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from receiver.assets.queue import STATUSES as ASSET_STATUSES
-from receiver.delivery.deliveries import STATUSES as DELIVERY_STATUSES
-from receiver.lifecycle import EventType, Status
-from receiver.web.delivery import ReplayBody, RotateBody, SubscriberBody
+from receiver import resources
 from receiver.web.http import JSONResponse
-from receiver.web.tasks import CallbackUrlBody, SubmitBody, TrackBody
+from receiver.web.operation import JSON, Operation, operation, operation_of
 
 TITLE = "genhook"
-VERSION = "0.1.0"
-
-JSON = "application/json"
-HTML = "text/html"
-ERROR_REF = {"$ref": "#/components/schemas/Error"}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+DESCRIPTION = (
+    "Callback receiver, poller and webhook relay for asynchronous image-generation "
+    "gateways. Admin routes need `Authorization: Bearer $GENHOOK_API_TOKEN` when it is "
+    "set (the dashboard's session cookie works for reads); without a token they answer "
+    "loopback clients only."
+)
+REF = "#/components/schemas/{model}"
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    where: str  # query | header
-    schema: dict[str, Any]
-    description: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    description: str
-    schema: dict[str, Any] | None = None
-    media_type: str = JSON
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    summary: str
-    tag: str
-    params: Sequence[Param] = ()
-    body: type[BaseModel] | dict[str, Any] | None = None
-    body_media_type: str = JSON
-    answers: dict[int, Answer] = field(default_factory=dict)
-    public: bool = False  # no admin credential needed
-
-
-def _error(description: str) -> Answer:
-    return Answer(description, ERROR_REF)
-
-
-def _page_params(cursor_schema: dict[str, Any]) -> list[Param]:
-    return [
-        Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
-        Param("cursor", "query", cursor_schema, "``next_cursor`` of the previous page"),
-    ]
-
-
-TIME = {"type": "string", "format": "date-time"}
-STATUS_ENUM = {"type": "string", "enum": [s.value for s in Status]}
-EVENT_TYPE_ENUM = {"type": "string", "enum": [e.value for e in EventType]}
-
-OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("GET", "/healthz"): Operation(
-        "Liveness", "service", answers={200: Answer("the process answers")}, public=True
-    ),
-    ("GET", "/readyz"): Operation(
-        "Readiness: the database answers",
-        "service",
-        answers={200: Answer("ready"), 503: _error("the database does not answer")},
-        public=True,
-    ),
-    ("GET", "/openapi.json"): Operation(
-        "This document", "service", answers={200: Answer("OpenAPI 3.1")}, public=True
-    ),
-    ("POST", "/callbacks/{provider}/{token}"): Operation(
-        "Provider callback (the URL token is the credential)",
-        "callbacks",
-        body={"type": "object", "description": "the provider's own callback JSON"},
-        answers={
-            200: Answer("stored: applied, duplicate, stale, anomaly or quarantined"),
-            401: _error("bad or missing token"),
-            404: _error("unknown provider, or one without callbacks"),
-            413: _error("body over GENHOOK_CALLBACK_MAX_BODY"),
-            503: _error("database unavailable; the provider should retry"),
-        },
-        public=True,
-    ),
-    ("POST", "/api/callback-urls"): Operation(
-        "Create a task that waits for its callback; returns the callback URL",
-        "tasks",
-        body=CallbackUrlBody,
-        answers={
-            201: Answer("task and callback URL", _ref("CallbackUrl")),
-            400: _error("body is not JSON"),
-            404: _error("unknown provider"),
-            422: _error("invalid body, or a provider without callbacks"),
-        },
-    ),
-    ("GET", "/api/tasks"): Operation(
-        "Tasks, newest first",
-        "tasks",
-        params=[
-            Param("status", "query", STATUS_ENUM),
-            Param("provider", "query", {"type": "string"}),
-            Param("model", "query", {"type": "string"}),
-            Param("created_since", "query", TIME, "ISO 8601 with a zone"),
-            Param("created_until", "query", TIME, "ISO 8601 with a zone"),
-            *_page_params({"type": "string"}),
-        ],
-        answers={200: Answer("a page of tasks", _ref("TaskPage")), 422: _error("bad filter")},
-    ),
-    ("POST", "/api/tasks"): Operation(
-        "Submit a generation job",
-        "tasks",
-        body=SubmitBody,
-        answers={
-            201: Answer("the task", _ref("Task")),
-            404: _error("unknown provider"),
-            422: _error("refused before any provider call; names the field"),
-        },
-    ),
-    ("POST", "/api/tasks/track"): Operation(
-        "Adopt a task created elsewhere",
-        "tasks",
-        body=TrackBody,
-        answers={
-            201: Answer("the task", _ref("Task")),
-            404: _error("unknown provider"),
-            409: _error("already tracked"),
-            422: _error("invalid body, or the provider does not know the task"),
-        },
-    ),
-    ("GET", "/api/tasks/{task_id}"): Operation(
-        "One task with its snapshots, events, deliveries and images",
-        "tasks",
-        answers={200: Answer("the task", _ref("TaskDetail")), 404: _error("no such task")},
-    ),
-    ("GET", "/api/events"): Operation(
-        "Live task events (Server-Sent Events), resumable with Last-Event-ID",
-        "events",
-        params=[
-            Param("task_id", "query", {"type": "string"}, "only this task's events"),
-            Param("type", "query", {"type": "array", "items": EVENT_TYPE_ENUM}),
-            Param("last_event_id", "query", {"type": "string"}, "resume after this event"),
-            Param("Last-Event-ID", "header", {"type": "string"}, "resume after this event"),
-        ],
-        answers={
-            200: Answer("the stream", {"type": "string"}, "text/event-stream"),
-            400: _error("unknown Last-Event-ID"),
-            404: _error("no such task"),
-            422: _error("unknown event type"),
-        },
-    ),
-    ("GET", "/api/subscribers"): Operation(
-        "Webhook subscribers",
-        "delivery",
-        answers={200: Answer("all subscribers", {"type": "object"})},
-    ),
-    ("POST", "/api/subscribers"): Operation(
-        "Add a webhook subscriber",
-        "delivery",
-        body=SubscriberBody,
-        answers={201: Answer("the subscriber, with its secret"), 422: _error("unusable field")},
-    ),
-    ("GET", "/api/subscribers/{subscriber_id}"): Operation(
-        "One subscriber",
-        "delivery",
-        answers={200: Answer("the subscriber"), 404: _error("no such subscriber")},
-    ),
-    ("DELETE", "/api/subscribers/{subscriber_id}"): Operation(
-        "Remove a subscriber",
-        "delivery",
-        answers={204: Answer("removed", None), 404: _error("no such subscriber")},
-    ),
-    ("POST", "/api/subscribers/{subscriber_id}/disable"): Operation(
-        "Disable a subscriber (its pending deliveries are dead-lettered)",
-        "delivery",
-        answers={200: Answer("the subscriber"), 404: _error("no such subscriber")},
-    ),
-    ("POST", "/api/subscribers/{subscriber_id}/enable"): Operation(
-        "Enable a subscriber",
-        "delivery",
-        answers={200: Answer("the subscriber"), 404: _error("no such subscriber")},
-    ),
-    ("POST", "/api/subscribers/{subscriber_id}/rotate"): Operation(
-        "Rotate a subscriber's signing secret",
-        "delivery",
-        body=RotateBody,
-        answers={
-            200: Answer("the subscriber, with its new secret"),
-            404: _error("no such subscriber"),
-            422: _error("malformed secret"),
-        },
-    ),
-    ("GET", "/api/deliveries"): Operation(
-        "Webhook deliveries, newest first",
-        "delivery",
-        params=[
-            Param("subscriber", "query", {"type": "string"}),
-            Param("status", "query", {"type": "string", "enum": list(DELIVERY_STATUSES)}),
-            Param("task_id", "query", {"type": "string"}),
-            Param("event", "query", {"type": "string"}),
-            *_page_params({"type": "integer", "minimum": 1, "maximum": 2**63 - 1}),
-        ],
-        answers={200: Answer("a page of deliveries"), 422: _error("bad filter")},
-    ),
-    ("POST", "/api/deliveries/replay"): Operation(
-        "Send deliveries of one subscriber again",
-        "delivery",
-        body=ReplayBody,
-        answers={
-            200: Answer("how many were re-queued"),
-            404: _error("no such subscriber or event"),
-            422: _error("invalid body"),
-        },
-    ),
-    ("GET", "/api/deliveries/{delivery_id}"): Operation(
-        "One delivery with its attempts",
-        "delivery",
-        answers={200: Answer("the delivery"), 404: _error("no such delivery")},
-    ),
-    ("GET", "/assets/{task_id}/{name}"): Operation(
-        "A mirrored result image, byte for byte",
-        "assets",
-        answers={
-            200: Answer("the image", {"type": "string", "format": "binary"}, "image/*"),
-            404: _error("no such asset"),
-        },
-    ),
-    ("GET", "/"): Operation(
-        "Dashboard: recent tasks, live",
-        "dashboard",
-        params=[
-            Param("status", "query", {"type": "string"}),
-            Param("provider", "query", {"type": "string"}),
-            Param("cursor", "query", {"type": "string"}),
-        ],
-        answers={200: Answer("HTML page", {"type": "string"}, HTML)},
-    ),
-    ("GET", "/tasks/{task_id}"): Operation(
-        "Dashboard: one task",
-        "dashboard",
-        answers={
-            200: Answer("HTML page", {"type": "string"}, HTML),
-            404: Answer("HTML page", {"type": "string"}, HTML),
-        },
-    ),
-    ("GET", "/tasks/{task_id}/row"): Operation(
-        "Dashboard: one task's list row (HTML fragment for live updates)",
-        "dashboard",
-        answers={200: Answer("HTML fragment", {"type": "string"}, HTML), 404: Answer("none")},
-    ),
-    ("GET", "/login"): Operation(
-        "Dashboard sign-in form (when GENHOOK_API_TOKEN is set)",
-        "dashboard",
-        params=[Param("next", "query", {"type": "string"})],
-        answers={200: Answer("HTML page", {"type": "string"}, HTML), 303: Answer("no token set")},
-        public=True,
-    ),
-    ("POST", "/login"): Operation(
-        "Trade the API token for a dashboard session cookie",
-        "dashboard",
-        body={
-            "type": "object",
-            "properties": {"token": {"type": "string"}, "next": {"type": "string"}},
-        },
-        body_media_type="application/x-www-form-urlencoded",
-        answers={303: Answer("signed in"), 401: Answer("wrong token", None, HTML)},
-        public=True,
-    ),
-    ("GET", "/logout"): Operation(
-        "End the dashboard session", "dashboard", answers={303: Answer("signed out")}, public=True
-    ),
-    ("GET", "/dashboard/static/{path}"): Operation(
-        "Dashboard stylesheet and script",
-        "dashboard",
-        answers={200: Answer("the file", {"type": "string"}, "text/plain"), 404: Answer("none")},
-        public=True,
-    ),
-}
-
-COMPONENTS: dict[str, dict[str, Any]] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }
-        },
-    },
-    "CallbackUrl": {
-        "type": "object",
-        "properties": {
-            "task_id": {"type": "string"},
-            "provider": {"type": "string"},
-            "callback_url": {"type": "string", "format": "uri"},
-        },
-    },
-    "Task": {
-        "type": "object",
-        "description": "The normalized task, as in every event's ``data``",
-        "properties": {
-            "id": {"type": "string"},
-            "provider": {"type": "string"},
-            "provider_task_id": {"type": ["string", "null"]},
-            "model": {"type": ["string", "null"]},
-            "status": STATUS_ENUM,
-            "result_urls": {"type": "array", "items": {"type": "string"}},
-            "asset_urls": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "genhook's copies; set once every image is stored",
-            },
-            "error": {"type": ["object", "null"]},
-            "last_source": {"type": ["string", "null"]},
-            "created_at": TIME,
-            "terminal_at": {"type": ["string", "null"], "format": "date-time"},
-            "result_expires_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-    },
-    "Asset": {
-        "type": "object",
-        "properties": {
-            "position": {"type": "integer"},
-            "status": {"type": "string", "enum": list(ASSET_STATUSES)},
-            "source_url": {"type": "string"},
-            "url": {"type": ["string", "null"]},
-            "content_type": {"type": ["string", "null"]},
-            "byte_size": {"type": ["integer", "null"]},
-            "sha256": {"type": ["string", "null"]},
-            "width": {"type": ["integer", "null"]},
-            "height": {"type": ["integer", "null"]},
-            "error": {"type": ["object", "null"]},
-        },
-    },
-    "TaskDetail": {
-        "allOf": [
-            _ref("Task"),
-            {
-                "type": "object",
-                "properties": {
-                    "snapshots": {"type": "array", "items": {"type": "object"}},
-                    "events": {"type": "array", "items": {"type": "object"}},
-                    "deliveries": {"type": "array", "items": {"type": "object"}},
-                    "assets": {"type": "array", "items": _ref("Asset")},
-                },
-            },
-        ]
-    },
-    "TaskPage": {
-        "type": "object",
-        "properties": {
-            "tasks": {"type": "array", "items": _ref("Task")},
-            "next_cursor": {"type": ["string", "null"]},
-        },
-    },
-}
-
-
-def route_operations(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, str, dict[str, str]]]:
-    """``(method, path, path parameter types)`` for every endpoint of ``routes``."""
+def route_operations(
+    routes: Sequence[BaseRoute],
+) -> Iterator[tuple[str, str, dict[str, str], Operation | None]]:
+    """``(method, path, path parameter types, operation)`` for every endpoint."""
     for route in routes:
         if isinstance(route, Route):
             types = {name: _param_type(conv) for name, conv in route.param_convertors.items()}
             for method in sorted(route.methods or ()):
                 if method != "HEAD":  # Starlette adds HEAD to every GET by itself
-                    yield method, route.path, types
+                    yield method, route.path, types, operation_of(route.endpoint)
         elif isinstance(route, Mount):  # static files: one catch-all GET
-            yield "GET", f"{route.path}/{{path}}", {"path": "string"}
+            yield "GET", f"{route.path}/{{path}}", {"path": "string"}, operation_of(route.app)
 
 
 def _param_type(convertor: object) -> str:
@@ -407,13 +62,24 @@ def _param_type(convertor: object) -> str:
 
 
 def openapi_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
-    schemas: dict[str, Any] = dict(COMPONENTS)
+    found = list(route_operations(routes))
+    models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {
+        (resources.Error, "serialization"): None
+    }
+    for *_, op in found:
+        if op is None:
+            continue
+        for answer in op.ok.values():
+            if isinstance(answer, type):
+                models[(answer, "serialization")] = None
+        if op.body is not None:
+            models[(op.body, "validation")] = None
+    refs, definitions = models_json_schema(list(models), ref_template=REF)
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, path_types in route_operations(routes):
-        operation = OPERATIONS.get((method, path))
-        paths.setdefault(path, {})[method.lower()] = (
-            _render(operation, path_types, schemas)
-            if operation is not None
+    for method, path, path_types, op in found:
+        rendered = (
+            _render(op, path_types, refs)
+            if op is not None
             else {
                 "summary": "undocumented",
                 "x-undocumented": True,
@@ -421,19 +87,13 @@ def openapi_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
                 "responses": {"default": {"description": "not described"}},
             }
         )
+        paths.setdefault(path, {})[method.lower()] = rendered
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": TITLE,
-            "version": VERSION,
-            "description": "Callback receiver, poller and webhook relay for asynchronous "
-            "image-generation gateways. Admin routes need `Authorization: Bearer "
-            "$GENHOOK_API_TOKEN` when it is set (the dashboard's session cookie works for "
-            "reads); without a token they answer loopback clients only.",
-        },
+        "info": {"title": TITLE, "version": version("genhook"), "description": DESCRIPTION},
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": definitions.get("$defs", {}),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "dashboardSession": {"type": "apiKey", "in": "cookie", "name": "genhook_session"},
@@ -449,60 +109,106 @@ def _path_params(types: dict[str, str]) -> list[dict[str, Any]]:
     ]
 
 
-def _render(
-    operation: Operation, path_types: dict[str, str], schemas: dict[str, Any]
-) -> dict[str, Any]:
+def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template=REF)
+    required = set(schema.get("required", ()))
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        prop = _not_null(prop)
+        param: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": prop,
+        }
+        if description:
+            param["description"] = description
+        if prop.get("type") == "array":
+            param["style"], param["explode"] = "form", True
+        params.append(param)
+    return params
+
+
+Refs = Mapping[tuple[Any, JsonSchemaMode], Any]
+
+
+def _not_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or has a value: ``X | None`` is documented as ``X``."""
+    options = prop.get("anyOf")
+    if options and {"type": "null"} in options and prop.get("default", ...) is None:
+        rest = [option for option in options if option != {"type": "null"}]
+        unwrapped = rest[0] if len(rest) == 1 else {"anyOf": rest}
+        return {**{k: v for k, v in prop.items() if k not in ("anyOf", "default")}, **unwrapped}
+    return prop
+
+
+def _render(op: Operation, path_types: dict[str, str], refs: Refs) -> dict[str, Any]:
+    parameters = _path_params(path_types)
+    if op.query is not None:
+        parameters += _query_params(op.query)
+    parameters += [
+        {
+            "name": h.name,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": h.description,
+        }
+        for h in op.headers
+    ]
+    responses: dict[str, Any] = {}
+    for status, answer in op.ok.items():
+        responses[str(status)] = _answer(answer, refs)
+    error_ref = refs[(resources.Error, "serialization")]
+    for status, description in op.errors.items():
+        responses[str(status)] = {
+            "description": description,
+            "content": {JSON: {"schema": error_ref}},
+        }
     rendered: dict[str, Any] = {
-        "summary": operation.summary,
-        "tags": [operation.tag],
-        "parameters": [
-            *_path_params(path_types),
-            *(
-                {
-                    "name": p.name,
-                    "in": p.where,
-                    "required": False,
-                    "schema": p.schema,
-                    **({"description": p.description} if p.description else {}),
-                }
-                for p in operation.params
-            ),
-        ],
-        "responses": {
-            str(status): {
-                "description": answer.description,
-                **(
-                    {"content": {answer.media_type: {"schema": answer.schema}}}
-                    if answer.schema is not None
-                    else {}
-                ),
-            }
-            for status, answer in operation.answers.items()
-        },
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": parameters,
+        "responses": responses,
+        "security": [] if op.public else [{"bearer": []}, {"dashboardSession": []}],
     }
-    if operation.public:
-        rendered["security"] = []
-    else:
-        rendered["security"] = [{"bearer": []}, {"dashboardSession": []}]
-    if operation.body is not None:
+    if op.description:
+        rendered["description"] = op.description
+    body = refs[(op.body, "validation")] if op.body is not None else op.body_schema
+    if body is not None:
         rendered["requestBody"] = {
             "required": True,
-            "content": {operation.body_media_type: {"schema": _body_schema(operation, schemas)}},
+            "content": {op.body_media_type: {"schema": dict(body)}},
         }
     return rendered
 
 
-def _body_schema(operation: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
-    body = operation.body
-    if isinstance(body, dict):
-        return body
-    assert body is not None
-    schema = body.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(schema.pop("$defs", {}))
-    schemas[body.__name__] = schema
-    return _ref(body.__name__)
+def _answer(answer: Any, refs: Refs) -> Any:
+    if answer is None:
+        return {"description": "no content"}
+    if isinstance(answer, str | tuple):
+        media_types = (answer,) if isinstance(answer, str) else answer
+        return {
+            "description": ", ".join(media_types),
+            "content": {m: {"schema": _kind(m)} for m in media_types},
+        }
+    return {
+        "description": (answer.__doc__ or answer.__name__).strip().splitlines()[0],
+        "content": {JSON: {"schema": refs[(answer, "serialization")]}},
+    }
 
 
+def _kind(media_type: str) -> dict[str, str]:
+    if media_type == JSON:
+        return {"type": "object"}
+    if media_type.startswith("image/"):
+        return {"type": "string", "format": "binary"}
+    return {"type": "string"}
+
+
+@operation("This document", "service", ok={200: JSON}, public=True)
 async def get_openapi(request: Request) -> Response:
     """The document for this very application's routes."""
     document: dict[str, Any] | None = getattr(request.app.state, "openapi", None)

@@ -1,28 +1,20 @@
-"""Admin and read API under ``/api``, plus ``/healthz`` and ``/readyz``."""
+"""Task routes under ``/api``: submit, adopt, receiver-only URLs, read and list."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver.callback_urls import NoCallbacksError, create_callback_url
-from receiver.delivery.deliveries import delivery_view
-from receiver.errors import UnknownProviderError
-from receiver.services import Services
-from receiver.submit import SubmissionRefused, SubmitRequest, Submitter, TrackRefused
-from receiver.views import asset_view, event_view, snapshot_view, task_view
-from receiver.web.http import JSONResponse, error, parse_body
+from receiver import resources, views
+from receiver.errors import TaskNotFoundError
+from receiver.params import CallbackUrlBody, SubmitBody, TaskQuery, TrackBody
+from receiver.submit import SubmitRequest
+from receiver.web.http import parse_body, parse_query, respond, services
+from receiver.web.operation import operation
 from storage.engine import READ_ONLY
 from storage.models import Task
 from storage.queries import (
-    TaskFilter,
     assets_for,
     deliveries_for,
     events_for,
@@ -30,167 +22,119 @@ from storage.queries import (
     snapshots_for,
 )
 
-MAX_PAGE = 200
 
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> Response:
-    """Ready when the database answers."""
-    try:
-        async with _services(request).engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure means "not ready"; say which
-        return error(503, "database_unavailable", f"{type(exc).__name__}: {exc}")
-    return JSONResponse({"status": "ready"})
-
-
-class CallbackUrlBody(BaseModel):
-    # Unknown fields are ignored, as this route always did (clients may send notes).
-    model_config = ConfigDict(extra="ignore")
-
-    provider: str
-
-
+@operation(
+    "Create a task that waits for its callback; returns the callback URL",
+    "tasks",
+    body=CallbackUrlBody,
+    ok={201: resources.CallbackUrl},
+    errors={
+        400: "body is not JSON",
+        404: "unknown provider",
+        422: "invalid body, or a provider without callbacks",
+    },
+)
 async def post_callback_url(request: Request) -> Response:
     body = await parse_body(request, CallbackUrlBody)
-    if isinstance(body, Response):
-        return body
-    try:
-        created = await create_callback_url(_services(request), body.provider)
-    except UnknownProviderError as exc:
-        return error(404, "unknown_provider", str(exc))
-    except NoCallbacksError as exc:
-        return error(422, "no_callbacks", str(exc))
-    return JSONResponse(
-        {
-            "task_id": created.task_id,
-            "provider": created.provider,
-            "callback_url": created.callback_url,
-        },
-        status_code=201,
+    created = await services(request).submitter().callback_url(body.provider)
+    return respond(
+        resources.CallbackUrl(
+            task_id=created.task_id, provider=created.provider, callback_url=created.callback_url
+        ),
+        201,
     )
 
 
-class SubmitBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    provider: str
-    model: str = Field(min_length=1)
-    prompt: str
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class TrackBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    provider: str
-    provider_task_id: str = Field(min_length=1)
-    model: str | None = None
-
-
+@operation(
+    "Submit a generation job",
+    "tasks",
+    body=SubmitBody,
+    ok={201: resources.Task},
+    errors={
+        400: "body is not JSON",
+        404: "unknown provider",
+        422: "refused before any provider call; names the field",
+    },
+)
 async def post_task(request: Request) -> Response:
     body = await parse_body(request, SubmitBody)
-    if isinstance(body, Response):
-        return body
-    submitter = Submitter(_services(request))
-    try:
-        task = await submitter.submit(
-            SubmitRequest(body.provider, body.model, body.prompt, body.params)
-        )
-    except UnknownProviderError as exc:
-        return error(404, "unknown_provider", str(exc))
-    except SubmissionRefused as exc:
-        return error(422, "invalid_request", str(exc), field=exc.field, task_id=exc.task_id)
-    return JSONResponse(task_view(task), status_code=201)
+    task = (
+        await services(request)
+        .submitter()
+        .submit(SubmitRequest(body.provider, body.model, body.prompt, body.params))
+    )
+    return respond(views.task(task), 201)
 
 
+@operation(
+    "Adopt a task created elsewhere",
+    "tasks",
+    body=TrackBody,
+    ok={201: resources.Task},
+    errors={
+        400: "body is not JSON",
+        404: "unknown provider",
+        409: "already tracked",
+        422: "invalid body, or the provider does not know the task",
+    },
+)
 async def post_track(request: Request) -> Response:
     body = await parse_body(request, TrackBody)
-    if isinstance(body, Response):
-        return body
-    submitter = Submitter(_services(request))
-    try:
-        task = await submitter.track(body.provider, body.provider_task_id, body.model)
-    except UnknownProviderError as exc:
-        return error(404, "unknown_provider", str(exc))
-    except TrackRefused as exc:
-        return error(422, "track_refused", str(exc))
-    except IntegrityError:
-        return error(409, "already_tracked", "genhook already has a task for this provider task id")
-    return JSONResponse(task_view(task), status_code=201)
+    task = (
+        await services(request).submitter().track(body.provider, body.provider_task_id, body.model)
+    )
+    return respond(views.task(task), 201)
 
 
+@operation(
+    "One task with its snapshots, events, deliveries and images",
+    "tasks",
+    ok={200: resources.TaskDetail},
+    errors={404: "no such task"},
+)
 async def get_task(request: Request) -> Response:
     task_id = request.path_params["task_id"]
-    async with _services(request).sessions() as session:
+    runtime = services(request)
+    async with runtime.sessions() as session:
         await session.connection(execution_options=READ_ONLY)
         task = await session.get(Task, task_id)
         if task is None:
-            return error(404, "task_not_found", f"no task with id {task_id!r}")
+            raise TaskNotFoundError(task_id)
         snapshots = await snapshots_for(session, task_id)
         events = await events_for(session, task_id)
         deliveries = await deliveries_for(session, task_id)
         assets = await assets_for(session, task_id)
-    base_url = _services(request).settings.public_url
-    return JSONResponse(
-        {
-            **task_view(task),
-            "snapshots": [snapshot_view(s) for s in snapshots],
-            "events": [event_view(e) for e in events],
-            "deliveries": [delivery_view(d, event_type) for d, event_type in deliveries],
-            "assets": [asset_view(a, base_url) for a in assets],
-        }
+    base_url = runtime.settings.public_url
+    return respond(
+        resources.TaskDetail(
+            **dict(views.task(task)),
+            snapshots=[views.snapshot(s) for s in snapshots],
+            events=[views.event(e) for e in events],
+            deliveries=[views.delivery(d, event_type) for d, event_type in deliveries],
+            assets=[views.asset(a, base_url) for a in assets],
+        )
     )
 
 
+@operation(
+    "Tasks, newest first",
+    "tasks",
+    query=TaskQuery,
+    ok={200: resources.TaskPage},
+    errors={422: "a parameter is invalid (named in the message)"},
+)
 async def get_tasks(request: Request) -> Response:
-    params = request.query_params
-    try:
-        limit = int(params.get("limit", "50"))
-        if not 1 <= limit <= MAX_PAGE:
-            raise ValueError
-    except ValueError:
-        return error(422, "invalid_limit", f"limit must be an integer from 1 to {MAX_PAGE}")
-    try:
-        filters = TaskFilter(
-            status=params.get("status"),
-            provider=params.get("provider"),
-            model=params.get("model"),
-            created_since=_parse_time(params.get("created_since")),
-            created_until=_parse_time(params.get("created_until")),
-        )
-    except ValueError as exc:
-        return error(422, "invalid_time", str(exc))
-    async with _services(request).sessions() as session:
+    query = parse_query(request, TaskQuery)
+    async with services(request).sessions() as session:
         await session.connection(execution_options=READ_ONLY)
-        tasks = await list_tasks(session, filters, limit=limit, before_id=params.get("cursor"))
-    next_cursor = tasks[-1].id if len(tasks) == limit else None
-    return JSONResponse({"tasks": [task_view(t) for t in tasks], "next_cursor": next_cursor})
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} needs a time zone (e.g. a trailing Z)")
-    return parsed
+        tasks = await list_tasks(session, query, limit=query.limit, before_id=query.cursor)
+    next_cursor = tasks[-1].id if len(tasks) == query.limit else None
+    return respond(
+        resources.TaskPage(tasks=[views.task(t) for t in tasks], next_cursor=next_cursor)
+    )
 
 
 routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
     Route("/api/callback-urls", post_callback_url, methods=["POST"]),
     Route("/api/tasks", get_tasks, methods=["GET"]),
     Route("/api/tasks", post_task, methods=["POST"]),

@@ -15,16 +15,14 @@ import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
+from receiver import resources
 from receiver.cli.main import app
-from receiver.cli.watch import EXIT_TIMED_OUT, exit_code, follow_task
-from receiver.delivery.dispatcher import Dispatcher
-from receiver.delivery.subscribers import Subscribers
+from receiver.cli.watch import EXIT_TIMED_OUT, exit_code
 from receiver.lifecycle import EventType
 from receiver.services import open_services
 from tests.conftest import TEST_SECRET, make_settings
@@ -71,7 +69,7 @@ async def test_subscribe_submit_wait_receive_and_watch(tmp_path: Path, database_
             return done.returncode, done.stdout, done.stderr
 
         # (the subscriber commands themselves are tested below, without a process each)
-        subscriber = await Subscribers(world.genhook.services).add(
+        subscriber = await world.genhook.services.subscribers.add(
             receiver.url(), "task.completed,task.failed"
         )
         secret = subscriber.secret
@@ -184,7 +182,7 @@ async def test_deliveries_list_and_replay_commands(
         code, out, err = await invoke(runner, "subscribers", "add", receiver.url())
         sub_id = json.loads(out)["id"]
         event_id = await emit(services, await make_task(services))
-        dispatcher = Dispatcher(services, holder="cli-test", rng=random.Random(0))
+        dispatcher = services.dispatcher(holder="cli-test", rng=random.Random(0))
         await dispatcher.dispatch_once()
 
         code, out, err = await invoke(runner, "deliveries", "list", "--dead", "--json")
@@ -219,11 +217,13 @@ async def test_watch_follows_live_and_exits_by_outcome(
         updates: list[tuple[str | None, str]] = []
         listening = asyncio.Event()
 
-        def seen(view: dict[str, Any], event_type: str | None) -> None:
-            updates.append((event_type, view["status"]))
+        def seen(task: resources.Task, event_type: str | None) -> None:
+            updates.append((event_type, task.status))
             listening.set()
 
-        following = asyncio.create_task(follow_task(services, task_id, within=20, on_update=seen))
+        following = asyncio.create_task(
+            services.stream.follow_task(task_id, within=20, on_update=seen)
+        )
         await asyncio.wait_for(listening.wait(), 10)
         await emit(services, task_id, EventType.PROCESSING, status="processing")
         await emit(

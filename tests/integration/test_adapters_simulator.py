@@ -30,14 +30,14 @@ from receiver.providers.apimall import ApimallAdapter
 from receiver.providers.apimart import ApimartAdapter
 from receiver.providers.apimodels import ApimodelsAdapter
 from receiver.providers.errors import (
-    ContentRejected,
-    InsufficientCredits,
+    ContentRejectedError,
+    InsufficientCreditsError,
     ProviderAuthError,
-    ProviderBadRequest,
-    ProviderConflict,
+    ProviderBadRequestError,
+    ProviderConflictError,
     ProviderNetworkError,
-    ProviderNotFound,
-    ProviderRateLimited,
+    ProviderNotFoundError,
+    ProviderRateLimitedError,
     ProviderServerError,
     ProviderValidationError,
 )
@@ -179,7 +179,7 @@ async def test_apimart_batch_is_chunked_to_the_limit_and_skips_unknown_ids() -> 
 async def test_apimart_batch_larger_than_the_simulators_limit_is_refused() -> None:
     async with running(apimart_batch_limit=2) as env:
         adapter = env.adapter(ApimartAdapter, batch_size=3)
-        with pytest.raises(ProviderBadRequest) as info:
+        with pytest.raises(ProviderBadRequestError) as info:
             await adapter.fetch_many(["a", "b", "c"])
         assert "at most 2" in info.value.message
         assert env.requests("apimart.batch") == 1  # a 400 is not retried
@@ -200,7 +200,7 @@ async def test_fetch_many_without_a_batch_endpoint(env: Env, cls: type[HttpAdapt
 @pytest.mark.parametrize("cls", ALL)
 async def test_unknown_task_is_not_found(env: Env, cls: type[HttpAdapter]) -> None:
     adapter = env.adapter(cls)
-    with pytest.raises(ProviderNotFound) as info:
+    with pytest.raises(ProviderNotFoundError) as info:
         await adapter.fetch("img_does_not_exist")
     assert info.value.status_code == 404
     assert not info.value.retryable
@@ -224,7 +224,7 @@ async def test_bad_or_missing_key_is_an_auth_error(
 @pytest.mark.parametrize("cls", ALL)
 async def test_provider_side_bad_request(env: Env, cls: type[HttpAdapter]) -> None:
     adapter = env.adapter(cls)
-    with pytest.raises(ProviderBadRequest) as info:
+    with pytest.raises(ProviderBadRequestError) as info:
         await create(adapter, prompt="a fox [sim:typo]")
     assert info.value.status_code == 400
     assert "typo" in info.value.message
@@ -235,7 +235,7 @@ async def test_apimall_insufficient_credits() -> None:
     async with running(apimall_credits=10) as env:
         adapter = env.adapter(ApimallAdapter)
         await create(adapter, key="k1")  # 8 credits
-        with pytest.raises(InsufficientCredits) as info:
+        with pytest.raises(InsufficientCreditsError) as info:
             await create(adapter, key="k2")
         assert (info.value.status_code, info.value.code) == (402, "insufficient_credits")
         assert env.statuses("apimall.create") == {200: 1, 402: 1}
@@ -243,7 +243,7 @@ async def test_apimall_insufficient_credits() -> None:
 
 async def test_apimall_blocked_prompt_is_content_rejected(env: Env) -> None:
     adapter = env.adapter(ApimallAdapter)
-    with pytest.raises(ContentRejected) as info:
+    with pytest.raises(ContentRejectedError) as info:
         await create(adapter, prompt="something [sim:blocked]")
     assert (info.value.status_code, info.value.code) == (451, "content_blocked")
     assert env.requests("apimall.create") == 1
@@ -251,7 +251,7 @@ async def test_apimall_blocked_prompt_is_content_rejected(env: Env) -> None:
 
 async def test_apimart_blocked_prompt_is_refused_at_submission(env: Env) -> None:
     adapter = env.adapter(ApimartAdapter)
-    with pytest.raises(ProviderBadRequest) as info:
+    with pytest.raises(ProviderBadRequestError) as info:
         await create(adapter, prompt="something [sim:blocked]")
     assert info.value.code == "content_policy_violation"
     assert len(env.sim.tasks) == 0
@@ -353,7 +353,7 @@ async def test_429_beyond_the_budget_reaches_the_caller_with_retry_after(
 ) -> None:
     async with running(rate_limit_rate=1.0, retry_after=30, time_factor=1.0) as env:
         adapter = env.adapter(cls)
-        with pytest.raises(ProviderRateLimited) as info:
+        with pytest.raises(ProviderRateLimitedError) as info:
             await create(adapter)
         assert info.value.retry_after == 30.0  # > POLICY.budget: given up at once
         assert info.value.retryable
@@ -364,7 +364,7 @@ async def test_429_beyond_the_budget_reaches_the_caller_with_retry_after(
 async def test_persistent_429_stops_after_max_attempts(cls: type[HttpAdapter]) -> None:
     async with running(rate_limit_rate=1.0, retry_after=0) as env:
         adapter = env.adapter(cls)
-        with pytest.raises(ProviderRateLimited):
+        with pytest.raises(ProviderRateLimitedError):
             await adapter.fetch("anything")
         assert env.requests(f"{adapter.name}.status") == POLICY.max_attempts
 
@@ -442,7 +442,7 @@ async def test_apimall_same_key_same_request_is_one_task_billed_once(env: Env) -
 async def test_apimall_same_key_different_request_is_a_conflict(env: Env) -> None:
     adapter = env.adapter(ApimallAdapter)
     await create(adapter, key="genhook-tsk-1")
-    with pytest.raises(ProviderConflict) as info:
+    with pytest.raises(ProviderConflictError) as info:
         await create(adapter, prompt="a blue fox", key="genhook-tsk-1")
     assert (info.value.status_code, info.value.code) == (409, "idempotency_conflict")
     assert env.statuses("apimall.create") == {200: 1, 409: 1}  # 409 is not retried

@@ -3,8 +3,9 @@
 schemathesis generates requests for every operation in ``/openapi.json`` (valid and
 odd parameters, bodies that match the request models) and sends them to a real
 genhook wired to the provider simulator, with some data in place (a completed,
-mirrored task; a subscriber) so reads do not all end in 404. The only property
-checked is the one every input must satisfy: the server never answers 5xx.
+mirrored task; a subscriber) so reads do not all end in 404. The properties
+checked are the ones every input must satisfy: the server never answers 5xx, and
+every answer's body conforms to the schema documented for its status.
 
 Bounded to stay in seconds: a few dozen examples per operation, no example
 database, a fixed seed (``GENHOOK_FUZZ_RANDOM=1`` explores new inputs on each run).
@@ -27,9 +28,9 @@ import schemathesis
 from hypothesis import HealthCheck
 from schemathesis import APIOperation, Case
 from schemathesis.core.result import Ok
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from receiver.assets.mirror import Mirror
-from receiver.submit import SubmitRequest, Submitter
+from receiver.submit import SubmitRequest
 from tests.conftest import make_settings
 from tests.support.simulated import Simulated, simulated_genhook
 
@@ -54,11 +55,11 @@ async def world(tmp_path: Path, database_url: str) -> AsyncIterator[Simulated]:
 async def seed(world: Simulated) -> None:
     services = world.genhook.services
     await world.genhook.client.post("/api/subscribers", json={"url": "http://127.0.0.1:9/h"})
-    task = await Submitter(services).submit(
+    task = await services.submitter().submit(
         SubmitRequest("apimodels", "gemini-3-pro-image-lite", "seed", {})
     )
     await world.wait_terminal(task.id)  # by the simulator's callback
-    assert (await Mirror(services, holder="seed").mirror_once()).stored == 1
+    assert (await services.mirror(holder="seed").mirror_once()).stored == 1
 
 
 def run_operation(operation: APIOperation[Any, Any, Any, Any], base_url: str) -> None:
@@ -79,6 +80,8 @@ def run_operation(operation: APIOperation[Any, Any, Any, Any], base_url: str) ->
             f"{case.method} {case.formatted_path} -> {response.status_code}: "
             f"{response.text[:300]}\n{case.as_curl_command()}"
         )
+        # and whatever it answers is what the document says it answers
+        case.validate_response(response, checks=(response_schema_conformance,))
 
     never_5xx()
 

@@ -23,11 +23,10 @@ from sqlmodel import col, select
 from receiver import netguard
 from receiver.assets.mirror import Mirror
 from receiver.lifecycle import Status
-from receiver.poller import Poller
 from receiver.settings import Settings
 from receiver.simulator.config import SimulatorConfig
 from receiver.simulator.images import png_dimensions
-from receiver.submit import SubmitRequest, Submitter
+from receiver.submit import SubmitRequest
 from storage.models import Asset, OutboxEvent, Task
 from tests.conftest import FakeClock, make_settings
 from tests.fixtures.apimodels import callback_body
@@ -56,16 +55,16 @@ async def world(
 
 
 def mirror(harness: Harness, holder: str = "test-mirror") -> Mirror:
-    return Mirror(harness.services, holder=holder, rng=random.Random(0))
+    return harness.services.mirror(holder=holder, rng=random.Random(0))
 
 
 async def completed_task(world: Simulated, clock: FakeClock, images: int = 2) -> Task:
     """An API Mall task, submitted and polled to completion by the real poller."""
     services = world.genhook.services
-    task = await Submitter(services, rng=random.Random(1)).submit(
+    task = await services.submitter(rng=random.Random(1)).submit(
         SubmitRequest("apimall", "nano-banana", "a lighthouse", {"num_images": images})
     )
-    poller = Poller(services, holder="test-poller", rng=random.Random(0))
+    poller = services.poller(holder="test-poller", rng=random.Random(0))
     for _ in range(60):
         clock.advance(1)
         await poller.poll_once()

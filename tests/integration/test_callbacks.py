@@ -218,7 +218,9 @@ async def test_unreadable_body_is_quarantined_and_acknowledged(
 
 
 async def test_callback_for_a_task_that_does_not_exist_is_quarantined(genhook: Harness) -> None:
-    token = genhook.services.tokens.mint("apimodels", "tsk_01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    token = genhook.services.callback_urls.tokens.mint(
+        "apimodels", "tsk_01ARZ3NDEKTSV4RRFFQ69G5FAV"
+    )
     response = await genhook.client.post(f"/callbacks/apimodels/{token}", content=DOC_CALLBACK)
     assert response.status_code == 200
     assert response.json()["status"] == "quarantined"

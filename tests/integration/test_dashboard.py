@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from receiver.app import create_app
-from receiver.assets.mirror import Mirror
 from tests.conftest import make_settings
 from tests.fixtures.apimodels import callback_body
 from tests.support.cdn import Cdn, running_cdn
@@ -53,7 +52,7 @@ async def test_task_detail_api_carries_deliveries_and_images(
         )
         assert subscriber.status_code == 201
         task_id = await completed_receiver_task(harness, [f"{cdn.url}/png", f"{cdn.url}/html"])
-        await Mirror(harness.services, holder="t").mirror_once()
+        await harness.services.mirror(holder="t").mirror_once()
 
         detail = (await harness.client.get(f"/api/tasks/{task_id}")).json()
         assert [(d["event_type"], d["status"]) for d in detail["deliveries"]] == [
@@ -76,7 +75,7 @@ async def test_pages_list_tasks_and_show_one_in_detail(
         task_id = await completed_receiver_task(harness, [f"{cdn.url}/png", f"{cdn.url}/svg"])
         before = await harness.client.get(f"/tasks/{task_id}/row")
         assert f'src="{cdn.url}/png"' in before.text  # the provider's image until mirrored
-        await Mirror(harness.services, holder="t").mirror_once()
+        await harness.services.mirror(holder="t").mirror_once()
 
         index = await harness.client.get("/", headers=HTML)
         assert index.status_code == 200

@@ -23,13 +23,13 @@ from sqlmodel import select
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from receiver import clock
-from receiver.delivery.deliveries import Deliveries, DeliveryFilter, ReplayRequest
+from receiver.delivery.deliveries import ReplayRequest
 from receiver.delivery.dispatcher import Dispatcher
 from receiver.delivery.schedule import Policy, schedule_bounds
-from receiver.delivery.subscribers import Subscribers
 from receiver.errors import InvalidSubscriberError
 from receiver.events import record_event
 from receiver.lifecycle import EventType
+from receiver.params import DeliveryQuery
 from receiver.services import Services, open_services
 from storage.models import Delivery, OutboxEvent, Subscriber, Task
 from tests.conftest import FakeClock, make_settings
@@ -55,7 +55,7 @@ async def opened(tmp_path: Path, database_url: str, **overrides: Any) -> AsyncIt
 
 
 def dispatcher(services: Services, holder: str = "d1", seed: int = 0) -> Dispatcher:
-    return Dispatcher(services, holder=holder, rng=random.Random(seed))
+    return services.dispatcher(holder=holder, rng=random.Random(seed))
 
 
 async def run_clock(d: Dispatcher, fake: FakeClock, seconds: float, step: float = 1.0) -> None:
@@ -92,7 +92,7 @@ async def test_fails_then_accepts_exactly_once_on_the_schedule(
         opened(tmp_path, database_url, delivery_schedule=schedule, delivery_jitter=0.2) as s,
         downstream(fail_then_accept(3)) as receiver,
     ):
-        sub = await Subscribers(s).add(receiver.url())
+        sub = await s.subscribers.add(receiver.url())
         events = [await emit(s, await make_task(s)) for _ in range(2)]
         await settle(dispatcher(s), s, fake_clock)
 
@@ -127,7 +127,7 @@ async def test_signature_verifies_with_the_reference_library_across_rotation(
     tmp_path: Path, database_url: str
 ) -> None:
     async with opened(tmp_path, database_url) as s, downstream() as receiver:
-        manager = Subscribers(s)
+        manager = s.subscribers
         sub = await manager.add(receiver.url())
         old_secret = sub.secret
         d = dispatcher(s)
@@ -170,7 +170,7 @@ async def test_redirects_are_failures_and_not_followed(
 ) -> None:
     async with opened(tmp_path, database_url, delivery_jitter=0) as s, downstream() as receiver:
         receiver.answer = always(Reply(302, {"location": receiver.url("elsewhere")}))
-        await Subscribers(s).add(receiver.url())
+        await s.subscribers.add(receiver.url())
         event_id = await emit(s, await make_task(s))
         report = await dispatcher(s).dispatch_once()
         assert report.verdicts == {"retry": 1}
@@ -187,8 +187,8 @@ async def test_410_disables_the_subscriber_and_only_it(
     tmp_path: Path, database_url: str, fake_clock: FakeClock
 ) -> None:
     async with opened(tmp_path, database_url) as s, downstream() as receiver:
-        gone = await Subscribers(s).add(receiver.url("gone"))
-        fine = await Subscribers(s).add(receiver.url("fine"))
+        gone = await s.subscribers.add(receiver.url("gone"))
+        fine = await s.subscribers.add(receiver.url("fine"))
         receiver.answer = lambda r, n: Reply(410 if r.path == "/gone" else 200)
         task_a, task_b = await make_task(s), await make_task(s)
         await emit(s, task_a)
@@ -212,10 +212,10 @@ async def test_disabling_dead_letters_pending_deliveries(
     tmp_path: Path, database_url: str, fake_clock: FakeClock
 ) -> None:
     async with opened(tmp_path, database_url) as s:
-        sub = await Subscribers(s).add("http://127.0.0.1:9/hook")
+        sub = await s.subscribers.add("http://127.0.0.1:9/hook")
         for _ in range(3):
             await emit(s, await make_task(s))
-        assert await Subscribers(s).disable(sub.id, "maintenance") == 3
+        assert await s.subscribers.disable(sub.id, "maintenance") == 3
         rows = await deliveries(s)
         assert {d.status for d in rows} == {"dead"}
         assert {d.last_error for d in rows} == {"subscriber disabled: maintenance"}
@@ -235,7 +235,7 @@ async def test_retry_after_is_honoured_and_clamped(
         receiver.answer = lambda r, n: (
             Reply(status, {"retry-after": next(asks)}) if n < 2 else Reply(200)
         )
-        await Subscribers(s).add(receiver.url())
+        await s.subscribers.add(receiver.url())
         event_id = await emit(s, await make_task(s))
         d = dispatcher(s)
         start = fake_clock.now
@@ -264,7 +264,7 @@ async def test_dead_letter_after_the_last_attempt_then_replay_delivers(
         opened(tmp_path, database_url, delivery_schedule=(1, 1), delivery_jitter=0) as s,
         downstream(always(Reply(500, body=b"boom"))) as receiver,
     ):
-        sub = await Subscribers(s).add(receiver.url())
+        sub = await s.subscribers.add(receiver.url())
         task_id = await make_task(s)
         kept = await emit(s, task_id)
         event_id = await emit(s, task_id, EventType.COMPLETED)
@@ -272,7 +272,7 @@ async def test_dead_letter_after_the_last_attempt_then_replay_delivers(
         # three attempts for the first event, then dead; then three for the second
         assert len(receiver.for_event(kept)) == 3
         assert len(receiver.for_event(event_id)) == 3
-        dead = await Deliveries(s).list(DeliveryFilter(status="dead"), limit=10)
+        dead = await s.deliveries.list(DeliveryQuery(status="dead", limit=10))
         assert [(d.event_id, t) for d, t in dead] == [
             (event_id, "task.completed"),
             (kept, "task.processing"),
@@ -281,7 +281,7 @@ async def test_dead_letter_after_the_last_attempt_then_replay_delivers(
         assert all(d.next_attempt_at is None for d, _ in dead)
 
         receiver.answer = always(Reply(204))
-        requeued = await Deliveries(s).replay(
+        requeued = await s.deliveries.replay(
             ReplayRequest(sub.id, event_id=event_id, dead_only=True), clock.utcnow()
         )
         assert requeued == 1
@@ -296,7 +296,7 @@ async def test_dead_letter_after_the_last_attempt_then_replay_delivers(
         assert history[0].response_body == "boom"
 
         # replay everything since a time re-sends succeeded ones too, same event ids
-        requeued = await Deliveries(s).replay(
+        requeued = await s.deliveries.replay(
             ReplayRequest(sub.id, since=fake_clock.now - timedelta(hours=1)), clock.utcnow()
         )
         assert requeued == 2
@@ -316,7 +316,7 @@ async def test_two_dispatchers_never_send_one_delivery_twice(
         downstream(always(Reply(200, delay=0.02))) as receiver,
     ):
         for path in ("a", "b"):
-            await Subscribers(one).add(receiver.url(path))
+            await one.subscribers.add(receiver.url(path))
         events = []
         for _ in range(10):
             task_id = await make_task(one)
@@ -334,7 +334,7 @@ async def test_two_dispatchers_never_send_one_delivery_twice(
                     await asyncio.sleep(0.01)
 
         await asyncio.gather(
-            work("one", Dispatcher(one, holder="one")), work("two", Dispatcher(two, holder="two"))
+            work("one", one.dispatcher(holder="one")), work("two", two.dispatcher(holder="two"))
         )
         sent = [(r.path, r.event_id) for r in receiver.received]
         assert sorted(sent) == sorted((f"/{p}", e) for p in ("a", "b") for e in events)
@@ -350,8 +350,8 @@ async def test_one_task_in_order_without_blocking_others(
         opened(tmp_path, database_url, delivery_jitter=0) as s,
         downstream() as receiver,
     ):
-        slow = await Subscribers(s).add(receiver.url("slow"))
-        await Subscribers(s).add(receiver.url("fast"))
+        slow = await s.subscribers.add(receiver.url("slow"))
+        await s.subscribers.add(receiver.url("fast"))
         task_a, task_b = await make_task(s), await make_task(s)
         a1 = await emit(s, task_a)
         a2 = await emit(s, task_a, EventType.COMPLETED)
@@ -394,7 +394,7 @@ async def test_a_subscriber_failing_too_long_is_disabled(
         opened(tmp_path, database_url, **overrides) as s,
         downstream(always(Reply(500))) as receiver,
     ):
-        sub = await Subscribers(s).add(receiver.url())
+        sub = await s.subscribers.add(receiver.url())
         d = dispatcher(s)
         await emit(s, await make_task(s))
         started = fake_clock.now
@@ -409,7 +409,7 @@ async def test_a_subscriber_failing_too_long_is_disabled(
         receiver.answer = always(Reply(500))
         await emit(s, await make_task(s))
         await emit(s, await make_task(s))
-        caplog.set_level("WARNING", logger="genhook.subscribers")
+        caplog.set_level("WARNING", logger="receiver.delivery.subscribers")
         await run_clock(d, fake_clock, 60, step=30)  # failing for 60 s: still active
         assert (await subscriber(s, sub.id)).active
         await run_clock(d, fake_clock, 60, step=30)  # 120 s > 100 s: disabled
@@ -426,10 +426,10 @@ async def test_private_targets_are_refused_unless_allowed(
     strict = {"delivery_allow_private_targets": False}
     async with opened(tmp_path, database_url, **strict) as s:
         with pytest.raises(InvalidSubscriberError, match="loopback") as info:
-            await Subscribers(s).add("http://127.0.0.1:8080/hook")
+            await s.subscribers.add("http://127.0.0.1:8080/hook")
         assert info.value.code == "target_refused"
     async with opened(tmp_path, database_url) as allowed:
-        await Subscribers(allowed).add("http://127.0.0.1:9/hook")
+        await allowed.subscribers.add("http://127.0.0.1:9/hook")
         await emit(allowed, await make_task(allowed))
     # a dispatcher that does not allow them refuses at send time too (DNS may change)
     async with opened(tmp_path, database_url, **strict) as s:
@@ -449,8 +449,8 @@ async def test_timeouts_and_connection_errors_are_retried(
         opened(tmp_path, database_url, delivery_timeout_seconds=0.1) as s,
         downstream(always(Reply(200, delay=0.4))) as receiver,
     ):
-        await Subscribers(s).add(receiver.url())
-        await Subscribers(s).add("http://127.0.0.1:9/closed")  # nothing listens there
+        await s.subscribers.add(receiver.url())
+        await s.subscribers.add("http://127.0.0.1:9/closed")  # nothing listens there
         await emit(s, await make_task(s))
         report = await dispatcher(s).dispatch_once()
         assert report.verdicts == {"retry": 2}
@@ -464,7 +464,7 @@ async def test_response_bodies_are_kept_truncated(tmp_path: Path, database_url: 
         opened(tmp_path, database_url) as s,
         downstream(always(Reply(200, body=b"x" * 5000))) as receiver,
     ):
-        await Subscribers(s).add(receiver.url())
+        await s.subscribers.add(receiver.url())
         await emit(s, await make_task(s))
         await dispatcher(s).dispatch_once()
         (delivery,) = await deliveries(s)
@@ -477,7 +477,7 @@ async def test_fan_out_follows_filters_and_the_transaction(
     tmp_path: Path, database_url: str
 ) -> None:
     async with opened(tmp_path, database_url) as s:
-        manager = Subscribers(s)
+        manager = s.subscribers
         everything = await manager.add("http://127.0.0.1:9/all")
         finished = await manager.add("http://127.0.0.1:9/done", "task.completed,task.failed", None)
         off = await manager.add("http://127.0.0.1:9/off")
@@ -523,7 +523,7 @@ async def test_the_background_job_retries_on_the_scaled_schedule_in_real_time(
         downstream(fail_then_accept(2)) as receiver,
         running_genhook(settings) as harness,
     ):
-        await Subscribers(harness.services).add(receiver.url())
+        await harness.services.subscribers.add(receiver.url())
         event_id = await emit(harness.services, await make_task(harness.services))
 
         async def delivered() -> bool:
@@ -544,7 +544,7 @@ async def test_events_and_deliveries_written_in_one_flush(
     """Batched ingest applies many snapshots with autoflush off and flushes once at
     commit: each event must still be inserted before the deliveries that refer to it."""
     async with opened(tmp_path, database_url) as s:
-        await Subscribers(s).add("http://127.0.0.1:9/hook")
+        await s.subscribers.add("http://127.0.0.1:9/hook")
         task_ids = [await make_task(s) for _ in range(3)]
         async with s.sessions() as session:
             tasks = [await session.get(Task, task_id) for task_id in task_ids]
@@ -564,7 +564,7 @@ async def test_an_unexpected_send_error_is_one_failed_attempt(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with opened(tmp_path, database_url) as s:
-        await Subscribers(s).add("http://127.0.0.1:9/hook")
+        await s.subscribers.add("http://127.0.0.1:9/hook")
         await emit(s, await make_task(s))
 
         def broken(*args: object, **kwargs: object) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from receiver.delivery.dispatcher import Dispatcher
 from tests.conftest import make_settings
 from tests.support.delivery import emit, make_task
 from tests.support.downstream import Reply, always, downstream
@@ -95,7 +94,7 @@ async def test_deliveries_list_show_and_replay(allowing: Harness) -> None:
         sub = (await client.post("/api/subscribers", json={"url": receiver.url()})).json()
         task_id = await make_task(services)
         event_id = await emit(services, task_id)
-        dispatcher = Dispatcher(services, holder="api-test", rng=random.Random(0))
+        dispatcher = services.dispatcher(holder="api-test", rng=random.Random(0))
         await dispatcher.dispatch_once()  # no retries configured: dead at once
 
         dead = (await client.get("/api/deliveries", params={"status": "dead"})).json()

@@ -8,9 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from receiver.cli.demo_delivery import demo_webhooks
-from receiver.delivery.dispatcher import Dispatcher
-from receiver.delivery.subscribers import Subscribers
+from receiver.cli.demo import demo_webhooks
 from receiver.lifecycle import EventType
 from receiver.services import open_services
 from tests.conftest import make_settings
@@ -30,7 +28,7 @@ async def test_demo_shows_streamed_events_and_verified_webhooks(
             task_ids.append(await make_task(services))
             await emit(services, other)  # not the demo's: not shown
             await emit(services, task_ids[0], EventType.COMPLETED, status="completed")
-            await Dispatcher(services, holder="demo", rng=random.Random(0)).dispatch_once()
+            await services.dispatcher(holder="demo", rng=random.Random(0)).dispatch_once()
 
             async def shown() -> bool:
                 return bool(seen.streamed) and seen.received_types(task_ids[0]) == {
@@ -44,7 +42,7 @@ async def test_demo_shows_streamed_events_and_verified_webhooks(
             assert "task.completed" in text and "signature verified" in text
             assert other not in text
             assert [r[2] for r in seen.received] == [True, True]
-        assert await Subscribers(services).list() == []  # the demo cleans up after itself
+        assert await services.subscribers.list() == []  # the demo cleans up after itself
 
 
 async def test_demo_says_why_it_has_no_subscriber(tmp_path: Path, database_url: str) -> None:

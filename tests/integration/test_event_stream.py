@@ -14,7 +14,7 @@ import pytest
 from receiver import clock
 from receiver.events import record_event
 from receiver.lifecycle import EventType
-from receiver.stream import EventFilter, stream_for
+from receiver.stream import EventFilter
 from storage.models import Task
 from tests.conftest import make_settings
 from tests.support import database
@@ -133,7 +133,7 @@ async def test_an_event_still_committing_is_not_skipped(tmp_path: Path, postgres
     async with running_genhook(settings) as harness:
         services = harness.services
         task_a, task_b = await make_task(services), await make_task(services)
-        stream = stream_for(services)
+        stream = services.stream
         position = await stream.start(EventFilter())
         async with services.sessions() as slow, slow.begin():
             task = await slow.get(Task, task_a)

@@ -12,9 +12,10 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
+from receiver.errors import MigrationRequiredError
 from receiver.services import open_services
 from storage.engine import create_engine
-from storage.errors import MigrationRequiredError, UnsupportedDatabaseError
+from storage.errors import UnsupportedDatabaseError
 from storage.migrate import pending_revisions, upgrade
 from tests.conftest import make_settings
 from tests.support import database

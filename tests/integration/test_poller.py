@@ -19,7 +19,7 @@ from sqlmodel import select
 from receiver.lifecycle import Status
 from receiver.poller import Poller
 from receiver.simulator.config import SimulatorConfig
-from receiver.submit import SubmitRequest, Submitter
+from receiver.submit import SubmitRequest
 from storage.models import OutboxEvent, Task
 from tests.conftest import FakeClock, make_settings
 from tests.fixtures.apimodels import callback_body
@@ -39,13 +39,13 @@ async def world(
 
 
 def poller(world: Simulated, holder: str = "test-poller") -> Poller:
-    return Poller(world.genhook.services, holder=holder, rng=random.Random(0))
+    return world.genhook.services.poller(holder=holder, rng=random.Random(0))
 
 
 async def submit_many(
     world: Simulated, provider: str, count: int, prompt: str = "a fox"
 ) -> list[str]:
-    submitter = Submitter(world.genhook.services, rng=random.Random(1))
+    submitter = world.genhook.services.submitter(rng=random.Random(1))
     ids = []
     for i in range(count):
         task = await submitter.submit(
@@ -88,9 +88,9 @@ async def test_every_apimodels_task_completes_by_poll_when_all_callbacks_are_los
     world.sim.configure(callback_drop_rate=1.0)
     ids = await submit_many(world, "apimodels", 5)
     settings = world.genhook.services.settings
-    earliest_grace = settings.apimodels_poll_first[0] * (1 - settings.poll_jitter)
-    latest_grace = settings.apimodels_poll_first[1] * (1 + settings.poll_jitter)
-    interval = settings.apimodels_poll_interval[1] * (1 + settings.poll_jitter)
+    earliest_grace = settings.apimodels.poll_first[0] * (1 - settings.poll.jitter)
+    latest_grace = settings.apimodels.poll_first[1] * (1 + settings.poll.jitter)
+    interval = settings.apimodels.poll_interval[1] * (1 + settings.poll.jitter)
 
     await run_until(world, fake_clock, earliest_grace - 1)
     assert all(t.status == "pending" for t in await load(world, ids))  # grace is respected
@@ -210,7 +210,7 @@ async def test_outage_opens_the_circuit_then_recovers_without_failing_tasks(
         fake_clock.advance(2)
         failures += (await p.poll_once()).failed_calls
     settings = world.genhook.services.settings
-    assert failures >= settings.circuit_failures
+    assert failures >= settings.circuit.failures
     # the circuit spaces calls out: far fewer than one per pass
     assert world.sim.stats.endpoints["apimart.batch"] < 60
     assert all(t.status == "pending" for t in await load(world, ids))  # never failed for it
@@ -265,7 +265,7 @@ async def test_late_callback_after_poll_completion_emits_one_terminal_event(
 
     path = (
         "/callbacks/apimodels/"
-        + world.genhook.services.callback_url("apimodels", task_id).rsplit("/", 1)[1]
+        + world.genhook.services.callback_urls.for_task("apimodels", task_id).rsplit("/", 1)[1]
     )
     late = await world.genhook.client.post(
         path,

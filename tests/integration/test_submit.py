@@ -14,7 +14,7 @@ from receiver.providers.base import CreateResult, ProviderAdapter
 from receiver.services import Services
 from receiver.settings import Settings
 from receiver.simulator.config import SimulatorConfig
-from receiver.submit import SubmitRequest, Submitter
+from receiver.submit import SubmitRequest
 from storage.models import OutboxEvent, Task
 from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
 
@@ -147,7 +147,7 @@ async def crash_submit(world: Simulated, provider: str, prompt: str = "crash") -
     services = world.genhook.services
     real = services.adapters[provider]
     adapters = {**services.adapters, provider: CrashAfterCreate(real)}
-    crashed = Submitter(_with_adapters(services, adapters))
+    crashed = _with_adapters(services, adapters).submitter()
     with pytest.raises(KeyboardInterrupt):
         await crashed.submit(SubmitRequest(provider, MODELS[provider], prompt, {}))
     async with services.sessions() as session:
@@ -179,7 +179,7 @@ async def test_crash_apimall_is_resubmitted_with_the_same_idempotency_key(
     balance = remaining_credits(world)
 
     await expire_leases(world)
-    verdicts = await Submitter(world.genhook.services).reconcile_unconfirmed()
+    verdicts = await world.genhook.services.submitter().reconcile_unconfirmed()
     assert verdicts == [(task_id, "resubmitted")]
 
     assert len(world.sim.tasks) == 1  # the same provider task, not a second job
@@ -194,7 +194,7 @@ async def test_crash_apimall_is_resubmitted_with_the_same_idempotency_key(
 async def test_crash_apimart_is_flagged_for_an_operator_not_resubmitted(world: Simulated) -> None:
     task_id = await crash_submit(world, "apimart")
     await expire_leases(world)
-    submitter = Submitter(world.genhook.services)
+    submitter = world.genhook.services.submitter()
     assert await submitter.reconcile_unconfirmed() == [(task_id, "flagged for operator")]
     assert await submitter.reconcile_unconfirmed() == []  # flagged once
     assert len(world.sim.tasks) == 1
@@ -215,7 +215,7 @@ async def test_crash_apimodels_is_rescued_by_its_callback(world: Simulated) -> N
 
 async def test_reconcile_leaves_live_submissions_alone(world: Simulated) -> None:
     await crash_submit(world, "apimart")  # lease still held: its submitter may be alive
-    assert await Submitter(world.genhook.services).reconcile_unconfirmed() == []
+    assert await world.genhook.services.submitter().reconcile_unconfirmed() == []
 
 
 async def test_track_adopts_a_task_created_elsewhere(world: Simulated) -> None:

@@ -52,7 +52,7 @@ def simulator_settings(settings: Settings, sim_url: str) -> Settings:
     for provider in PROVIDERS:
         updates[f"{provider}_base_url"] = sim_url
         updates[f"{provider}_api_key"] = SecretStr(SIM_KEY)
-    return settings.model_copy(update=updates)
+    return settings.updated(**updates)
 
 
 @contextlib.asynccontextmanager

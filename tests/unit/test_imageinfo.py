@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver.assets.imageinfo import ImageInfo, NotAnImageError, image_info
+from receiver.assets.imageinfo import ImageInfo, image_info
+from receiver.errors import NotAnImageError
 from receiver.simulator.images import encode_png, task_image
 
 

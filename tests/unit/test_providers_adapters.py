@@ -23,19 +23,19 @@ from receiver.providers.apimart import ApimartAdapter
 from receiver.providers.apimodels import ApimodelsAdapter
 from receiver.providers.base import CallbackAdapter, ProviderAdapter
 from receiver.providers.errors import (
-    ContentRejected,
-    InsufficientCredits,
+    ContentRejectedError,
+    InsufficientCreditsError,
     ProviderAuthError,
-    ProviderBadRequest,
+    ProviderBadRequestError,
     ProviderCallError,
-    ProviderConflict,
-    ProviderForbidden,
+    ProviderConflictError,
+    ProviderForbiddenError,
     ProviderNetworkError,
-    ProviderNotFound,
+    ProviderNotFoundError,
     ProviderProtocolError,
-    ProviderRateLimited,
+    ProviderRateLimitedError,
     ProviderServerError,
-    ProviderUnavailable,
+    ProviderUnavailableError,
     ProviderValidationError,
 )
 from receiver.providers.retry import RetryPolicy
@@ -171,10 +171,10 @@ async def test_apimodels_poll_failed_sample() -> None:
 @pytest.mark.parametrize(
     ("code", "cls"),
     [
-        (400, ProviderBadRequest),
+        (400, ProviderBadRequestError),
         (401, ProviderAuthError),
-        (402, InsufficientCredits),
-        (404, ProviderNotFound),
+        (402, InsufficientCreditsError),
+        (404, ProviderNotFoundError),
         (500, ProviderServerError),
     ],
 )
@@ -379,16 +379,16 @@ async def test_apimall_task_ids_are_path_escaped() -> None:
 @pytest.mark.parametrize(
     ("status", "code", "cls"),
     [
-        (400, "invalid_request", ProviderBadRequest),
+        (400, "invalid_request", ProviderBadRequestError),
         (401, "invalid_api_key", ProviderAuthError),
-        (402, "insufficient_credits", InsufficientCredits),
-        (403, "access_not_approved", ProviderForbidden),
-        (404, "task_not_found", ProviderNotFound),
-        (409, "idempotency_conflict", ProviderConflict),
-        (429, "rate_limit_exceeded", ProviderRateLimited),
-        (451, "content_blocked", ContentRejected),
+        (402, "insufficient_credits", InsufficientCreditsError),
+        (403, "access_not_approved", ProviderForbiddenError),
+        (404, "task_not_found", ProviderNotFoundError),
+        (409, "idempotency_conflict", ProviderConflictError),
+        (429, "rate_limit_exceeded", ProviderRateLimitedError),
+        (451, "content_blocked", ContentRejectedError),
         (500, "internal_error", ProviderServerError),
-        (503, "upstream_unavailable", ProviderUnavailable),
+        (503, "upstream_unavailable", ProviderUnavailableError),
     ],
 )
 async def test_apimall_documented_status_codes(
@@ -411,7 +411,7 @@ async def test_apimall_documented_status_codes(
 
 async def test_apimall_error_inside_a_200_is_still_an_error() -> None:
     rec = Recorder(answer(200, APIMALL_ERROR))
-    with pytest.raises(InsufficientCredits) as info:
+    with pytest.raises(InsufficientCreditsError) as info:
         await make(ApimallAdapter, rec).create(
             "nano-banana", "p", {}, idempotency_key="k", callback_url=None
         )
@@ -517,14 +517,14 @@ async def test_apimart_failed_and_string_urls() -> None:
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (400, ProviderBadRequest),
+        (400, ProviderBadRequestError),
         (401, ProviderAuthError),
-        (402, InsufficientCredits),
-        (403, ProviderForbidden),
-        (404, ProviderNotFound),
-        (429, ProviderRateLimited),
+        (402, InsufficientCreditsError),
+        (403, ProviderForbiddenError),
+        (404, ProviderNotFoundError),
+        (429, ProviderRateLimitedError),
         (500, ProviderServerError),
-        (503, ProviderUnavailable),
+        (503, ProviderUnavailableError),
     ],
 )
 async def test_apimart_error_bodies(status: int, cls: type[ProviderCallError]) -> None:
@@ -537,7 +537,7 @@ async def test_apimart_error_bodies(status: int, cls: type[ProviderCallError]) -
 
 async def test_apimart_body_code_in_a_200_and_flat_message() -> None:
     body = {"code": 400, "message": "build_request_failed: invalid size"}
-    with pytest.raises(ProviderBadRequest) as info:
+    with pytest.raises(ProviderBadRequestError) as info:
         await make(ApimartAdapter, Recorder(answer(200, body))).fetch("t")
     assert info.value.message == "build_request_failed: invalid size"
 

@@ -8,19 +8,19 @@ from datetime import UTC, datetime
 import pytest
 
 from receiver.providers.errors import (
-    ContentRejected,
-    InsufficientCredits,
+    ContentRejectedError,
+    InsufficientCreditsError,
     ProviderAuthError,
-    ProviderBadRequest,
+    ProviderBadRequestError,
     ProviderCallError,
-    ProviderConflict,
-    ProviderForbidden,
+    ProviderConflictError,
+    ProviderForbiddenError,
     ProviderNetworkError,
-    ProviderNotFound,
+    ProviderNotFoundError,
     ProviderProtocolError,
-    ProviderRateLimited,
+    ProviderRateLimitedError,
     ProviderServerError,
-    ProviderUnavailable,
+    ProviderUnavailableError,
     error_for_status,
 )
 from receiver.providers.retry import (
@@ -50,13 +50,13 @@ def delay(
 @pytest.mark.parametrize(
     "cls",
     [
-        ProviderBadRequest,
+        ProviderBadRequestError,
         ProviderAuthError,
-        ProviderForbidden,
-        InsufficientCredits,
-        ProviderNotFound,
-        ProviderConflict,
-        ContentRejected,
+        ProviderForbiddenError,
+        InsufficientCreditsError,
+        ProviderNotFoundError,
+        ProviderConflictError,
+        ContentRejectedError,
     ],
 )
 @pytest.mark.parametrize("idempotent", [True, False])
@@ -65,7 +65,7 @@ def test_rejections_are_never_retried(cls: type[ProviderCallError], idempotent: 
     assert not may_retry(err(cls), idempotent=idempotent)
 
 
-@pytest.mark.parametrize("cls", [ProviderRateLimited, ProviderUnavailable])
+@pytest.mark.parametrize("cls", [ProviderRateLimitedError, ProviderUnavailableError])
 @pytest.mark.parametrize("idempotent", [True, False])
 def test_429_and_503_are_retried_even_for_non_idempotent_calls(
     cls: type[ProviderCallError], idempotent: bool
@@ -86,18 +86,18 @@ def test_programming_errors_are_not_retried() -> None:
 
 
 def test_retry_after_replaces_the_backoff_exactly() -> None:
-    assert delay(err(ProviderRateLimited, retry_after=3.0)) == 3.0
-    assert delay(err(ProviderUnavailable, retry_after=0.0)) == 0.0
+    assert delay(err(ProviderRateLimitedError, retry_after=3.0)) == 3.0
+    assert delay(err(ProviderUnavailableError, retry_after=0.0)) == 0.0
 
 
 def test_retry_after_beyond_the_budget_gives_up() -> None:
-    assert delay(err(ProviderRateLimited, retry_after=21.0)) is None
-    assert delay(err(ProviderRateLimited, retry_after=5.0), waited=16.0) is None
-    assert delay(err(ProviderRateLimited, retry_after=5.0), waited=15.0) == 5.0
+    assert delay(err(ProviderRateLimitedError, retry_after=21.0)) is None
+    assert delay(err(ProviderRateLimitedError, retry_after=5.0), waited=16.0) is None
+    assert delay(err(ProviderRateLimitedError, retry_after=5.0), waited=15.0) == 5.0
 
 
 def test_attempts_are_bounded() -> None:
-    error = err(ProviderUnavailable)
+    error = err(ProviderUnavailableError)
     assert delay(error, attempt=3) is not None
     assert delay(error, attempt=4) is None
     single = RetryPolicy(max_attempts=1)
@@ -122,7 +122,7 @@ def test_jitter_comes_from_the_injected_random() -> None:
 
 def test_backoff_that_would_overrun_the_budget_gives_up() -> None:
     policy = RetryPolicy(max_attempts=10, base_delay=4, max_delay=8, budget=5)
-    error = err(ProviderUnavailable)
+    error = err(ProviderUnavailableError)
     assert (
         next_delay(1, error, idempotent=True, policy=policy, waited=0, rng=random.Random())
         is not None
@@ -162,18 +162,18 @@ def test_policy_rejects_nonsense() -> None:
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (400, ProviderBadRequest),
+        (400, ProviderBadRequestError),
         (401, ProviderAuthError),
-        (402, InsufficientCredits),
-        (403, ProviderForbidden),
-        (404, ProviderNotFound),
-        (409, ProviderConflict),
-        (422, ProviderBadRequest),
-        (429, ProviderRateLimited),
-        (451, ContentRejected),
+        (402, InsufficientCreditsError),
+        (403, ProviderForbiddenError),
+        (404, ProviderNotFoundError),
+        (409, ProviderConflictError),
+        (422, ProviderBadRequestError),
+        (429, ProviderRateLimitedError),
+        (451, ContentRejectedError),
         (500, ProviderServerError),
         (502, ProviderServerError),
-        (503, ProviderUnavailable),
+        (503, ProviderUnavailableError),
         (504, ProviderServerError),
         (302, ProviderProtocolError),
     ],

@@ -14,11 +14,11 @@ from receiver import clock
 from receiver.lifecycle import Source, TaskSnapshot
 from receiver.providers.batching import chunks, fetch_each, unique
 from receiver.providers.errors import (
-    ProviderBadRequest,
-    ProviderNotFound,
-    ProviderRateLimited,
+    ProviderBadRequestError,
+    ProviderNotFoundError,
+    ProviderRateLimitedError,
     ProviderServerError,
-    ProviderUnavailable,
+    ProviderUnavailableError,
 )
 from receiver.providers.retry import RetryPolicy
 from receiver.providers.transport import ErrorInfo, ProviderHttp, call_with_retries
@@ -50,8 +50,8 @@ def failing(*errors: Exception) -> tuple[list[int], Callable[[], Awaitable[str]]
 async def test_loop_honours_retry_after_then_backs_off() -> None:
     sleep = FakeSleep()
     calls, operation = failing(
-        ProviderRateLimited("slow down", provider="p", retry_after=2.5),
-        ProviderUnavailable("busy", provider="p"),
+        ProviderRateLimitedError("slow down", provider="p", retry_after=2.5),
+        ProviderUnavailableError("busy", provider="p"),
     )
     result = await call_with_retries(
         operation,
@@ -68,8 +68,8 @@ async def test_loop_honours_retry_after_then_backs_off() -> None:
 
 async def test_loop_gives_up_at_once_on_a_rejection() -> None:
     sleep = FakeSleep()
-    calls, operation = failing(ProviderBadRequest("bad", provider="p"))
-    with pytest.raises(ProviderBadRequest):
+    calls, operation = failing(ProviderBadRequestError("bad", provider="p"))
+    with pytest.raises(ProviderBadRequestError):
         await call_with_retries(
             operation,
             idempotent=True,
@@ -99,8 +99,8 @@ async def test_loop_stops_after_max_attempts_with_the_last_error() -> None:
 
 async def test_loop_gives_up_when_retry_after_exceeds_the_budget() -> None:
     sleep = FakeSleep()
-    calls, operation = failing(ProviderRateLimited("x", provider="p", retry_after=31))
-    with pytest.raises(ProviderRateLimited) as info:
+    calls, operation = failing(ProviderRateLimitedError("x", provider="p", retry_after=31))
+    with pytest.raises(ProviderRateLimitedError) as info:
         await call_with_retries(
             operation,
             idempotent=True,
@@ -129,7 +129,7 @@ async def test_http_date_retry_after_is_read_against_the_clock(
         policy=RetryPolicy(max_attempts=1),
         rng=random.Random(),
     )
-    with pytest.raises(ProviderRateLimited) as info:
+    with pytest.raises(ProviderRateLimitedError) as info:
         await http.request("GET", "/x", idempotent=True)
     assert info.value.retry_after == 60.0
     assert info.value.status_code == 429
@@ -148,7 +148,7 @@ async def test_error_reader_can_turn_a_200_into_an_error() -> None:
         policy=RetryPolicy(max_attempts=1),
         rng=random.Random(),
     )
-    with pytest.raises(ProviderNotFound) as info:
+    with pytest.raises(ProviderNotFoundError) as info:
         await http.request("GET", "/x", idempotent=True)
     assert (info.value.code, info.value.message) == ("c", "gone")
 

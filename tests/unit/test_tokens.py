@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from receiver.errors import InvalidTokenError
 from receiver.settings import Settings
-from receiver.tokens import CallbackTokens, InvalidTokenError, load_service_secret
+from receiver.tokens import CallbackTokens, load_service_secret
 
 tokens = CallbackTokens(b"s" * 32)
 

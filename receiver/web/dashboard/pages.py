@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from pydantic import ValidationError
 from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -22,15 +23,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from receiver import clock
+from receiver.errors import BodyTooLargeError
 from receiver.lifecycle import EventType, Status
-from receiver.services import Services
+from receiver.params import DEFAULT_PAGE, TaskQuery
 from receiver.web.dashboard import present
 from receiver.web.dashboard.session import COOKIE, MAX_AGE_SECONDS, safe_next, session_value
-from receiver.web.http import BodyTooLargeError, read_body
+from receiver.web.http import read_body, services
+from receiver.web.operation import HTML, operation
 from storage.engine import READ_ONLY
 from storage.models import OutboxEvent, Task
 from storage.queries import (
-    TaskFilter,
     assets_for,
     deliveries_for,
     events_for,
@@ -40,7 +42,7 @@ from storage.queries import (
 )
 
 HERE = Path(__file__).parent
-PAGE_SIZE = 50
+PAGE_SIZE = DEFAULT_PAGE
 LOGIN_MAX_BODY = 4096
 
 # Result images may come from any provider CDN until they are mirrored; everything
@@ -65,11 +67,6 @@ templates.env.globals.update(
 )
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> Response:
@@ -79,20 +76,29 @@ def _render(
     )
 
 
+@operation(
+    "Dashboard: recent tasks, live (filters: status, provider; cursor)",
+    "dashboard",
+    ok={200: HTML},
+)
 async def index(request: Request) -> Response:
     """Recent tasks, newest first, updated live."""
     params = request.query_params
-    status = params.get("status") or None
-    if status is not None and status not in {s.value for s in Status}:
-        status = None
-    provider = params.get("provider") or None
-    cursor = params.get("cursor") or None
-    services = _services(request)
-    async with services.sessions() as session:
-        await session.connection(execution_options=READ_ONLY)
-        tasks = await list_tasks(
-            session, TaskFilter(status=status, provider=provider), limit=PAGE_SIZE, before_id=cursor
+    try:
+        query = TaskQuery(
+            status=params.get("status") or None,
+            provider=params.get("provider") or None,
+            cursor=params.get("cursor") or None,
+            limit=PAGE_SIZE,
         )
+    except ValidationError:  # a stale or edited link shows every task, not an error page
+        query = TaskQuery(limit=PAGE_SIZE)
+    status = query.status.value if query.status else None
+    provider, cursor = query.provider, query.cursor
+    runtime = services(request)
+    async with runtime.sessions() as session:
+        await session.connection(execution_options=READ_ONLY)
+        tasks = await list_tasks(session, query, limit=PAGE_SIZE, before_id=cursor)
         thumbnails = await stored_assets_for(session, [t.id for t in tasks])
         newest = await session.exec(
             select(OutboxEvent.id).order_by(col(OutboxEvent.seq).desc()).limit(1)
@@ -107,7 +113,7 @@ async def index(request: Request) -> Response:
             "status": status,
             "provider": provider,
             "statuses": [s.value for s in Status],
-            "providers": sorted(services.adapters),
+            "providers": sorted(runtime.adapters),
             "first_page": cursor is None,
             "next_cursor": tasks[-1].id if len(tasks) == PAGE_SIZE else None,
             "newest_event_id": newest_event_id,
@@ -115,10 +121,11 @@ async def index(request: Request) -> Response:
     )
 
 
+@operation("Dashboard: one task", "dashboard", ok={200: HTML, 404: HTML})
 async def task_page(request: Request) -> Response:
     """One task: its images full size, what happened when, and what went wrong."""
     task_id = request.path_params["task_id"]
-    async with _services(request).sessions() as session:
+    async with services(request).sessions() as session:
         await session.connection(execution_options=READ_ONLY)
         task = await session.get(Task, task_id)
         if task is None:
@@ -143,10 +150,15 @@ async def task_page(request: Request) -> Response:
     )
 
 
+@operation(
+    "Dashboard: one task's list row (HTML fragment for live updates)",
+    "dashboard",
+    ok={200: HTML, 404: "text/plain"},
+)
 async def task_row(request: Request) -> Response:
     """The task's line of the list, alone: what the live list swaps in."""
     task_id = request.path_params["task_id"]
-    async with _services(request).sessions() as session:
+    async with services(request).sessions() as session:
         await session.connection(execution_options=READ_ONLY)
         task = await session.get(Task, task_id)
         if task is None:
@@ -156,16 +168,33 @@ async def task_row(request: Request) -> Response:
     return _render(request, "_row.html", {"row": row})
 
 
+@operation(
+    "Dashboard sign-in form (when GENHOOK_API_TOKEN is set)",
+    "dashboard",
+    ok={200: HTML, 303: None},
+    public=True,
+)
 async def login_page(request: Request) -> Response:
-    settings = _services(request).settings
+    settings = services(request).settings
     if settings.api_token is None:
         return RedirectResponse("/", 303)
     return _render(request, "login.html", {"next": safe_next(request.query_params.get("next"))})
 
 
+@operation(
+    "Trade the API token for a dashboard session cookie",
+    "dashboard",
+    body_schema={
+        "type": "object",
+        "properties": {"token": {"type": "string"}, "next": {"type": "string"}},
+    },
+    body_media_type="application/x-www-form-urlencoded",
+    ok={303: None, 401: HTML},
+    public=True,
+)
 async def login_submit(request: Request) -> Response:
     """Trade the API token for the dashboard's session cookie."""
-    settings = _services(request).settings
+    settings = services(request).settings
     if settings.api_token is None:
         return RedirectResponse("/", 303)
     try:
@@ -189,6 +218,7 @@ async def login_submit(request: Request) -> Response:
     return response
 
 
+@operation("End the dashboard session", "dashboard", ok={303: None}, public=True)
 async def logout(request: Request) -> Response:
     response = RedirectResponse("/login", 303)
     response.delete_cookie(COOKIE, httponly=True, samesite="strict")
@@ -202,5 +232,14 @@ routes: list[BaseRoute] = [
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login_submit, methods=["POST"]),
     Route("/logout", logout, methods=["GET"]),
-    Mount("/dashboard/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+    Mount(
+        "/dashboard/static",
+        app=operation(
+            "Dashboard stylesheet and script",
+            "dashboard",
+            ok={200: ("text/css", "text/javascript")},
+            public=True,
+        )(StaticFiles(directory=HERE / "static")),
+        name="static",
+    ),
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from receiver.assets.queue import FAILED, PENDING, REFUSED, STORED
+from receiver.assets.schedule import AssetStatus
 from receiver.lifecycle import Status
 from storage.models import Asset, Delivery, OutboxEvent, Snapshot, Task
 
@@ -99,7 +99,11 @@ def size_text(byte_size: int | None) -> str:
 
 def local_url(asset: Asset) -> str | None:
     """Our copy of an image, as a path on this server."""
-    return f"/assets/{asset.local_path}" if asset.status == STORED and asset.local_path else None
+    return (
+        f"/assets/{asset.local_path}"
+        if asset.status == AssetStatus.STORED and asset.local_path
+        else None
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +178,9 @@ def images(task: Task, assets: Sequence[Asset]) -> list[Image]:
         if asset.sha256:
             facts.append(f"sha256 {asset.sha256[:12]}…")
         problem = None
-        if asset.status in (REFUSED, FAILED) or (asset.status == PENDING and asset.error_code):
+        if asset.status in (AssetStatus.REFUSED, AssetStatus.FAILED) or (
+            asset.status == AssetStatus.PENDING and asset.error_code
+        ):
             problem = asset.error_message or asset.error_code
         shown.append(
             Image(position, local or url, local is not None, url, asset.status, facts, problem)
@@ -262,7 +268,7 @@ def _delivery_moment(delivery: Delivery, event_type: str) -> Moment:
 
 def _asset_moment(asset: Asset) -> Moment | None:
     number = asset.position + 1
-    if asset.status == STORED and asset.downloaded_at is not None:
+    if asset.status == AssetStatus.STORED and asset.downloaded_at is not None:
         return Moment(
             asset.downloaded_at,
             "image",
@@ -270,7 +276,7 @@ def _asset_moment(asset: Asset) -> Moment | None:
             f"{size_text(asset.byte_size)} · {asset.width}{TIMES}{asset.height}",
             "ok",
         )
-    if asset.status in (REFUSED, FAILED):
+    if asset.status in (AssetStatus.REFUSED, AssetStatus.FAILED):
         return Moment(
             asset.updated_at,
             "image",
@@ -300,7 +306,7 @@ def problems(
         if snapshot.outcome in ("quarantined", "anomaly"):
             found.append(f"{snapshot.source} {snapshot.outcome}: {snapshot.detail or 'no detail'}")
     for asset in assets:
-        if asset.status in (REFUSED, FAILED):
+        if asset.status in (AssetStatus.REFUSED, AssetStatus.FAILED):
             found.append(f"image {asset.position + 1} {asset.status}: {asset.error_message}")
     for delivery, event_type in deliveries:
         if delivery.status == "dead":

@@ -1,0 +1,209 @@
+"""What genhook accepts: request bodies and query parameters, as pydantic models.
+
+The web handlers, the CLI and the OpenAPI document all read these, so a parameter
+is validated the same way everywhere: a bad value is refused naming the parameter
+(``422`` over HTTP, exit code 2 on the command line) instead of quietly matching
+nothing. One page-size limit (:data:`MAX_PAGE`) for every listing.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from receiver import clock
+from receiver.delivery.schedule import DeliveryStatus
+from receiver.errors import InvalidRequestError
+from receiver.lifecycle import EventType, Status
+
+__all__ = [
+    "DEFAULT_PAGE",
+    "MAX_ID",
+    "MAX_PAGE",
+    "CallbackUrlBody",
+    "DeliveryQuery",
+    "EventQuery",
+    "ReplayBody",
+    "RotateBody",
+    "SubmitBody",
+    "SubscriberBody",
+    "TaskQuery",
+    "TrackBody",
+    "parse_event_types",
+    "parse_since",
+]
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+MAX_ID = 2**31 - 1  # integer ids are 32-bit on PostgreSQL
+TASK_ID_PATTERN = r"^tsk_[0-9A-HJKMNP-TV-Z]{26}$"  # tsk_ + ULID (Crockford base32)
+EVENT_TYPES: tuple[str, ...] = tuple(e.value for e in EventType)
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+TaskId = Annotated[str, StringConstraints(pattern=TASK_ID_PATTERN)]
+Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description=f"page size, 1 to {MAX_PAGE}")]
+
+
+def parse_event_types(values: Any) -> list[str]:
+    """``"task.completed,task.failed"``, a list of such, or None → validated, de-duplicated
+    event types (an empty list means every type)."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    wanted: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise InvalidRequestError("event types are strings", field="event_types")
+        for name in (part.strip() for part in value.split(",")):
+            if not name:
+                continue
+            if name not in EVENT_TYPES:
+                raise InvalidRequestError(
+                    f"unknown event type {name!r}; known: {', '.join(EVENT_TYPES)}",
+                    field="event_types",
+                    code="unknown_event_type",
+                )
+            if name not in wanted:
+                wanted.append(name)
+    return wanted
+
+
+def _event_types(values: Any) -> list[str]:
+    try:
+        return parse_event_types(values)
+    except InvalidRequestError as exc:  # as pydantic's own kind of error, with our code
+        raise PydanticCustomError(exc.code, str(exc)) from None
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(value: str, now: datetime) -> datetime:
+    """``--since``: an ISO 8601 time with a zone, or an age such as ``30m``, ``2h``, ``3d``."""
+    text = value.strip()
+    try:
+        match = _DURATION.match(text.lower())
+        if match:
+            return now - timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            raise ValueError(f"{value!r} needs a time zone (e.g. a trailing Z)")
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range") from None
+    except ValueError as exc:
+        if "time zone" in str(exc):
+            raise
+        raise ValueError(
+            f"{value!r} is neither an ISO 8601 time nor an age like 30m, 2h or 3d"
+        ) from None
+
+
+EventTypes = Annotated[list[EventType], BeforeValidator(_event_types)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(BaseModel):
+    """Unknown parameters are ignored (cache busters, tracking tags), known ones checked."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class CallbackUrlBody(BaseModel):
+    # Unknown fields are ignored, as this route always did (clients may send notes).
+    model_config = ConfigDict(extra="ignore")
+
+    provider: str
+
+
+class SubmitBody(Body):
+    provider: str
+    model: str = Field(min_length=1)
+    prompt: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrackBody(Body):
+    provider: str
+    provider_task_id: str = Field(min_length=1)
+    model: str | None = None
+
+
+class SubscriberBody(Body):
+    url: str
+    event_types: EventTypes = Field(default_factory=list, description="empty: every type")
+    secret: str | None = None
+
+
+class RotateBody(Body):
+    secret: str | None = None
+
+
+class ReplayBody(Body):
+    subscriber: str
+    since: str | None = Field(
+        default=None, description="an ISO 8601 time with a zone, or an age like 30m, 2h, 3d"
+    )
+    event: str | None = None
+    dead: bool = False
+
+    @field_validator("since")
+    @classmethod
+    def _since_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_since(value, clock.utcnow())  # raises ValueError with a clear message
+        return value
+
+
+class TaskQuery(Query):
+    """``GET /api/tasks`` and ``genhook tasks``."""
+
+    status: Status | None = None
+    provider: Text | None = None
+    model: Text | None = None
+    created_since: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone")
+    created_until: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone")
+    limit: Limit = DEFAULT_PAGE
+    cursor: TaskId | None = Field(default=None, description="``next_cursor`` of the previous page")
+
+
+class DeliveryQuery(Query):
+    """``GET /api/deliveries`` and ``genhook deliveries list``."""
+
+    subscriber: Text | None = None
+    status: DeliveryStatus | None = None
+    task_id: Text | None = None
+    event: Text | None = None
+    limit: Limit = DEFAULT_PAGE
+    cursor: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(
+        default=None, description="``next_cursor`` of the previous page"
+    )
+
+
+class EventQuery(Query):
+    """``GET /api/events``: which events to stream, and where to resume."""
+
+    task_id: Text | None = Field(default=None, description="only this task's events")
+    type: EventTypes = Field(
+        default_factory=list, description="only these types (repeat or comma-separate)"
+    )
+    last_event_id: Text | None = Field(
+        default=None, description="resume after this event (or the Last-Event-ID header)"
+    )

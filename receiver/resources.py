@@ -1,0 +1,264 @@
+"""What genhook sends: every API response, event payload and client result, as types.
+
+The handlers build their answers from these models, events carry :class:`Task` as
+their ``data``, the OpenAPI document is generated from their JSON Schemas and the
+Python client returns them, so what is documented is by construction what is sent.
+``extra="forbid"`` makes every schema closed (``additionalProperties: false``): a
+field sent but not declared fails the schema-conformance test instead of drifting.
+
+Pure pydantic and light imports on purpose: the client and the CLI import this
+module, and neither should pay for SQLAlchemy. Rows become resources in
+:mod:`receiver.views`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from receiver.assets.schedule import AssetStatus
+from receiver.delivery.schedule import DeliveryStatus
+from receiver.lifecycle import EventType, Outcome, Source, Status
+
+__all__ = [
+    "Asset",
+    "AssetProblem",
+    "CallbackAck",
+    "CallbackUrl",
+    "Credits",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryDetail",
+    "DeliveryPage",
+    "DisabledSubscriber",
+    "Error",
+    "ErrorBody",
+    "Event",
+    "Health",
+    "ProviderTiming",
+    "ReplayResult",
+    "Resource",
+    "Snapshot",
+    "Subscriber",
+    "SubscriberList",
+    "SubscriberWithSecret",
+    "Task",
+    "TaskDetail",
+    "TaskError",
+    "TaskPage",
+]
+
+
+class Resource(BaseModel):
+    """Base of every resource: closed schemas, enums sent as their values."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    def to_json(self) -> bytes:
+        """The JSON bytes sent on the wire (pydantic-core, no intermediate dict)."""
+        return self.__pydantic_serializer__.to_json(self)
+
+
+class ErrorBody(Resource):
+    code: str = Field(description="one word for what went wrong, stable across releases")
+    message: str = Field(description="what went wrong, for a person")
+    field: str | None = Field(default=None, description="the request field to blame")
+    task_id: str | None = Field(default=None, description="a task recorded for the request")
+    limit: int | None = Field(default=None, description="the limit that was exceeded")
+
+
+class Error(Resource):
+    """Every error genhook answers has this shape."""
+
+    error: ErrorBody
+
+
+class Health(Resource):
+    status: str
+
+
+class TaskError(Resource):
+    code: str | None
+    message: str | None
+
+
+class Credits(Resource):
+    used: float | None = None
+    refunded: float | None = None
+    remaining: float | None = None
+
+
+class ProviderTiming(Resource):
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+    cost_ms: int | None = None
+
+
+class Task(Resource):
+    """The normalized task, as ``GET /api/tasks/{id}`` shows it and every event carries it."""
+
+    id: str
+    provider: str
+    provider_task_id: str | None
+    origin: str = Field(description="submit, track or receiver: how genhook learned of it")
+    model: str | None
+    status: Status
+    result_urls: list[str] = Field(description="the provider's result URLs")
+    asset_urls: list[str] = Field(
+        description="genhook's own copies, in the same order; set once every image is stored"
+    )
+    error: TaskError | None
+    credits: Credits
+    anomalies: list[str]
+    last_source: Source | None
+    request: dict[str, Any] | None = Field(description="what was sent to the provider")
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    terminal_at: datetime | None
+    deadline_at: datetime
+    provider_timing: ProviderTiming
+    result_expires_at: datetime | None
+
+
+class Snapshot(Resource):
+    """One callback or poll answer as received, with what it did to the task."""
+
+    id: int
+    source: Source
+    received_at: datetime
+    outcome: Outcome
+    state: str | None
+    provider_task_id: str | None
+    parse_errors: list[str]
+    detail: str | None
+    body: str | None = Field(description="the raw body (UTF-8, invalid bytes replaced)")
+
+
+class Event(Resource):
+    """One task event: the webhook body and the live stream's ``data``."""
+
+    id: str = Field(description="stable across retries: the receiver's idempotency key")
+    type: EventType
+    timestamp: datetime
+    data: Task
+
+
+class AssetProblem(Resource):
+    code: str
+    message: str | None
+
+
+class Asset(Resource):
+    """One result image and what mirroring it came to."""
+
+    position: int
+    status: AssetStatus
+    source_url: str
+    url: str | None = Field(description="genhook's copy, once stored")
+    local_path: str | None
+    content_type: str | None
+    byte_size: int | None
+    sha256: str | None
+    width: int | None
+    height: int | None
+    downloaded_at: datetime | None
+    attempts: int
+    next_attempt_at: datetime | None
+    error: AssetProblem | None
+
+
+class Delivery(Resource):
+    """One event on its way to one subscriber."""
+
+    id: int
+    event_id: str
+    event_type: EventType | None
+    subscriber_id: str
+    task_id: str
+    status: DeliveryStatus
+    attempts: int = Field(description="attempts in the current run (a replay starts at 0)")
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class DeliveryAttempt(Resource):
+    number: int
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    response_body: str | None = Field(description="the first KiB of the subscriber's answer")
+
+
+class DeliveryDetail(Delivery):
+    """A delivery with its whole attempt history (``attempts`` is the list here)."""
+
+    attempts: list[DeliveryAttempt]  # type: ignore[assignment]
+
+
+class TaskDetail(Task):
+    """A task with everything that happened to it."""
+
+    snapshots: list[Snapshot]
+    events: list[Event]
+    deliveries: list[Delivery]
+    assets: list[Asset]
+
+
+class TaskPage(Resource):
+    tasks: list[Task]
+    next_cursor: str | None = Field(description="pass as ``cursor`` for the next page")
+
+
+class DeliveryPage(Resource):
+    deliveries: list[Delivery]
+    next_cursor: int | None = Field(description="pass as ``cursor`` for the next page")
+
+
+class Subscriber(Resource):
+    id: str
+    url: str
+    event_types: list[EventType] = Field(description="empty: every type")
+    active: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    failing_since: datetime | None
+    rotating_until: datetime | None = Field(
+        description="while a rotation lasts, the old secret signs too, until then"
+    )
+    created_at: datetime
+
+
+class SubscriberWithSecret(Subscriber):
+    secret: str = Field(description="whsec_<base64>: verify webhooks with it")
+
+
+class DisabledSubscriber(Subscriber):
+    dead_lettered: int = Field(description="pending deliveries dead-lettered by disabling")
+
+
+class SubscriberList(Resource):
+    subscribers: list[Subscriber]
+
+
+class CallbackUrl(Resource):
+    task_id: str
+    provider: str
+    callback_url: str
+
+
+class ReplayResult(Resource):
+    requeued: int
+
+
+class CallbackAck(Resource):
+    """What a provider's callback was taken as (always after a durable commit)."""
+
+    status: Outcome
+    task_id: str
