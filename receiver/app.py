@@ -26,7 +26,7 @@ def create_app(settings: Settings) -> WebApp:
         async with open_services(settings) as services:
             await _reconcile_on_start(services)
             if settings.run_background:
-                async with running_jobs(background_jobs(services)):
+                async with running_jobs(background_jobs(services), services.wakeups):
                     yield services
             else:
                 yield services

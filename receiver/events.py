@@ -2,7 +2,9 @@
 
 Every event is written inside the transaction of the change that caused it, through
 :func:`record_event`, so downstream fan-out (webhook deliveries) added here is in
-the same commit too and nothing can be lost between a change and its event.
+the same commit too and nothing can be lost between a change and its event. The
+transaction is marked for the wake-up path (:mod:`receiver.wakeups`): once it
+commits, the event stream, the dispatcher and the mirror hear of it at once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from receiver.assets.queue import enqueue_assets
 from receiver.delivery.outbox import enqueue_deliveries
 from receiver.lifecycle import EventType
 from receiver.views import event_payload
+from receiver.wakeups import Topic
 from storage.models import OutboxEvent, Task, new_event_id
+from storage.wakeups import mark
 
 
 async def record_event(
@@ -33,7 +37,9 @@ async def record_event(
         payload=event_payload(event_id, event_type, task, now),
     )
     session.add(event)
-    await enqueue_deliveries(session, event, now)
-    if event_type is EventType.COMPLETED:  # its result images, for the mirror
-        await enqueue_assets(session, task, now)
+    mark(session, Topic.EVENTS)
+    if await enqueue_deliveries(session, event, now):
+        mark(session, Topic.DELIVERIES)
+    if event_type is EventType.COMPLETED and await enqueue_assets(session, task, now):
+        mark(session, Topic.ASSETS)  # its result images, for the mirror
     return event

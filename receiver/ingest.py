@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -86,11 +86,9 @@ class Ingestor:
         sessions: SessionFactory,
         *,
         max_batch: int = 256,
-        on_events: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._max_batch = max_batch
-        self._on_events = on_events  # told after a commit that wrote events
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
 
@@ -138,8 +136,6 @@ class Ingestor:
         for pending, result in zip(batch, results, strict=True):
             if not pending.result.done():
                 pending.result.set_result(result)
-        if self._on_events is not None and any(r.event_id for r in results):
-            self._on_events()
 
     async def _write_alone(self, pending: _Pending) -> None:
         try:
@@ -150,8 +146,6 @@ class Ingestor:
         else:
             if not pending.result.done():
                 pending.result.set_result(result)
-            if self._on_events is not None and result.event_id:
-                self._on_events()
 
     async def _write_one(self, inbound: Inbound) -> IngestResult:
         try:

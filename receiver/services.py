@@ -36,9 +36,11 @@ from receiver.settings import Settings
 from receiver.stream import EventStream
 from receiver.submit import Submitter
 from receiver.tokens import CallbackTokens, CallbackUrls, load_service_secret
+from receiver.wakeups import Topic, Wakeups
 from storage.engine import SessionFactory, create_engine, create_session_factory, is_sqlite
 from storage.errors import StorageError
 from storage.migrate import pending_revisions, upgrade
+from storage.wakeups import listen
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +61,7 @@ class Services:
     subscribers: Subscribers
     deliveries: Deliveries
     stream: EventStream
-    dispatch_nudge: asyncio.Event  # set when events were committed: deliver them now
-
-    def events_committed(self) -> None:
-        """What every writer calls after a commit that wrote events."""
-        self.dispatch_nudge.set()
+    wakeups: Wakeups  # told of every commit's work, by this process and (PostgreSQL) others
 
     def submitter(self, *, holder: str = "submit", rng: random.Random | None = None) -> Submitter:
         return Submitter(
@@ -75,7 +73,6 @@ class Services:
             deadline_seconds=self.settings.task_deadline_seconds,
             holder=holder,
             rng=rng,
-            on_events=self.events_committed,
         )
 
     def poller(
@@ -100,7 +97,6 @@ class Services:
             ),
             holder=holder,
             rng=rng,
-            on_events=self.events_committed,
         )
 
     def dispatcher(self, *, holder: str, rng: random.Random | None = None) -> Dispatcher:
@@ -122,7 +118,6 @@ class Services:
             public_url=self.settings.public_url,
             holder=holder,
             rng=rng,
-            on_events=self.events_committed,
         )
 
 
@@ -140,10 +135,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         raise DatabaseSetupError(str(exc)) from exc
     try:
         await _check_schema(engine)
-        sessions = create_session_factory(engine)
-        dispatch_nudge = asyncio.Event()
-        ingestor = Ingestor(sessions, on_events=dispatch_nudge.set)
-        async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as http:
+        wakeups = Wakeups()
+        sessions = create_session_factory(engine, on_commit=wakeups.notify)
+        ingestor = Ingestor(sessions)
+        stream = EventStream(sessions, settings.events, wakeups)
+        async with (
+            httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as http,
+            _listening(engine, settings, wakeups),
+        ):
             try:
                 yield Services(
                     settings=settings,
@@ -158,13 +157,34 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     asset_store=LocalAssetStore(settings.resolved_assets_dir),
                     subscribers=Subscribers(sessions, settings.delivery),
                     deliveries=Deliveries(sessions),
-                    stream=EventStream(sessions, settings.events),
-                    dispatch_nudge=dispatch_nudge,
+                    stream=stream,
+                    wakeups=wakeups,
                 )
             finally:
                 await ingestor.aclose()
+                await stream.aclose()
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _listening(
+    engine: AsyncEngine, settings: Settings, wakeups: Wakeups
+) -> AsyncIterator[None]:
+    """On PostgreSQL, hear other processes' commits for as long as the services live."""
+    if is_sqlite(engine):
+        yield
+        return
+    listener = asyncio.create_task(
+        listen(settings.resolved_database_url, wakeups.notify, [t.value for t in Topic]),
+        name="genhook-listen",
+    )
+    try:
+        yield
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
 
 
 async def _check_schema(engine: AsyncEngine) -> None:

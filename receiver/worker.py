@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from receiver.services import Services
+from receiver.wakeups import Topic, Wakeups
 from storage.claims import worker_id
 
 log = logging.getLogger(__name__)
@@ -25,17 +26,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class PeriodicJob:
-    """A bounded pass run every ``every_seconds``, and at once whenever ``nudge`` is set.
+    """A bounded pass run every ``every_seconds``, and at once whenever a commit (in
+    this process or, on PostgreSQL, any other) leaves work of kind ``wake``.
 
-    The nudge is how work that just became due (an event committed by a callback)
-    is picked up in milliseconds instead of at the next tick; the tick remains the
-    safety net, e.g. for work another process created.
+    The wake-up (:mod:`receiver.wakeups`) is how work that just became due is picked
+    up in milliseconds instead of at the next tick; the tick remains the safety net.
     """
 
     name: str
     every_seconds: float
     run: Callable[[], Awaitable[object]]
-    nudge: asyncio.Event | None = None
+    wake: Topic | None = None
 
 
 def background_jobs(services: Services) -> list[PeriodicJob]:
@@ -47,11 +48,19 @@ def background_jobs(services: Services) -> list[PeriodicJob]:
             "dispatch",
             settings.dispatch.tick_seconds,
             services.dispatcher(holder=holder).drain,
-            nudge=services.dispatch_nudge,
+            wake=Topic.DELIVERIES,
         ),
-        PeriodicJob("poll", settings.poll.tick_seconds, services.poller(holder=holder).poll_once),
         PeriodicJob(
-            "mirror", settings.assets.tick_seconds, services.mirror(holder=holder).mirror_once
+            "poll",
+            settings.poll.tick_seconds,
+            services.poller(holder=holder).poll_once,
+            wake=Topic.TASKS,
+        ),
+        PeriodicJob(
+            "mirror",
+            settings.assets.tick_seconds,
+            services.mirror(holder=holder).mirror_once,
+            wake=Topic.ASSETS,
         ),
         PeriodicJob(
             "reconcile",
@@ -62,15 +71,19 @@ def background_jobs(services: Services) -> list[PeriodicJob]:
 
 
 @contextlib.asynccontextmanager
-async def running_jobs(jobs: Sequence[PeriodicJob]) -> AsyncIterator[AsyncIOScheduler]:
+async def running_jobs(
+    jobs: Sequence[PeriodicJob], wakeups: Wakeups
+) -> AsyncIterator[AsyncIOScheduler]:
     """Run ``jobs`` on a scheduler for the duration of the block."""
     scheduler = AsyncIOScheduler()
-    # one lock per job: a nudged run and a scheduled run never overlap
+    # one lock per job: a woken run and a scheduled run never overlap
     runs = {job.name: _guarded(job, asyncio.Lock()) for job in jobs}
     followers = [
-        asyncio.create_task(_follow(job.nudge, runs[job.name]), name=f"nudge-{job.name}")
+        asyncio.create_task(
+            _follow(wakeups, job.wake, runs[job.name]), name=f"genhook-wake-{job.name}"
+        )
         for job in jobs
-        if job.nudge is not None
+        if job.wake is not None
     ]
     for job in jobs:
         scheduler.add_job(
@@ -94,11 +107,15 @@ async def running_jobs(jobs: Sequence[PeriodicJob]) -> AsyncIterator[AsyncIOSche
         await asyncio.sleep(0)  # let cancelled job tasks unwind
 
 
-async def _follow(nudge: asyncio.Event, run: Callable[[], Awaitable[None]]) -> None:
-    while True:
-        await nudge.wait()
-        nudge.clear()
-        await run()
+async def _follow(wakeups: Wakeups, topic: Topic, run: Callable[[], Awaitable[None]]) -> None:
+    woken = wakeups.subscribe(topic)
+    try:
+        while True:
+            await woken.wait()
+            woken.clear()  # commits during the run wake it once more, not once each
+            await run()
+    finally:
+        wakeups.unsubscribe(topic, woken)
 
 
 def _guarded(job: PeriodicJob, lock: asyncio.Lock) -> Callable[[], Awaitable[None]]:

@@ -34,6 +34,7 @@ from sqlalchemy.util import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import UnsupportedDatabaseError
+from storage.wakeups import ON_COMMIT, OnTopics, WakingSession
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -56,9 +57,18 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     )
 
 
-def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    """Sessions that keep loaded objects usable after commit (no lazy reloads in async)."""
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+def create_session_factory(
+    engine: AsyncEngine, *, on_commit: OnTopics | None = None
+) -> SessionFactory:
+    """Sessions that keep loaded objects usable after commit (no lazy reloads in async),
+    and that call ``on_commit`` with the topics a commit marked (:mod:`storage.wakeups`)."""
+    return async_sessionmaker(
+        engine,
+        class_=AsyncSession,
+        sync_session_class=WakingSession,
+        expire_on_commit=False,
+        info={ON_COMMIT: on_commit} if on_commit is not None else None,
+    )
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

@@ -82,7 +82,10 @@ def worker() -> None:
     configure_logging(settings)
 
     async def main() -> None:
-        async with open_services(settings) as services, running_jobs(background_jobs(services)):
+        async with (
+            open_services(settings) as services,
+            running_jobs(background_jobs(services), services.wakeups),
+        ):
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -25,7 +25,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver.delivery.schedule import DeliveryStatus
 from receiver.delivery.subscribers import active_subscribers_for
+from receiver.wakeups import Topic
 from storage.models import Delivery, OutboxEvent
+from storage.wakeups import mark
 
 PENDING = DeliveryStatus.PENDING.value
 
@@ -105,3 +107,4 @@ async def release_next(session: AsyncSession, finished: Delivery, now: datetime)
     if follower.next_attempt_at is None or follower.next_attempt_at > now:
         follower.next_attempt_at = now
         session.add(follower)
+    mark(session, Topic.DELIVERIES)

@@ -1,0 +1,122 @@
+"""Telling the parts that act on a commit's work that it is there: in this process
+and, on PostgreSQL, in every other one.
+
+A writer marks, inside its transaction, which kind of work it wrote
+(:func:`mark`: new events, due deliveries, images to fetch, tasks to poll). Nothing
+is told before the commit, so nobody wakes up to look for rows it cannot see yet:
+
+* sessions made by :func:`~storage.engine.create_session_factory` call the
+  factory's ``on_commit`` with the marked topics right after the commit (this
+  process's dispatcher, mirror, poller and event stream wait on them);
+* on PostgreSQL the same transaction also sends ``NOTIFY genhook, '<topic>'``,
+  which the server delivers only once the transaction has committed, and only if
+  it does; :func:`listen` holds one connection per process that hears every
+  process's notifications and hands them on the same way.
+
+A listener that loses its connection reconnects and then reports every topic as
+woken, so the readers look again from where they were: a notification sent
+while nobody listened is never needed, because the rows it announced are still
+there. Ticks remain the safety net, not the mechanism.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import asyncpg
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "genhook"
+_MARKED = "genhook.wake_topics"
+ON_COMMIT = "genhook.on_commit"
+_NOTIFY = text("SELECT pg_notify(:channel, :topic)")
+
+OnTopics = Callable[[Iterable[str]], None]
+
+
+def mark(session: Any, topic: str) -> None:
+    """Note that this transaction wrote work of kind ``topic`` (an async or sync session)."""
+    info: dict[str, Any] = session.info
+    info.setdefault(_MARKED, set()).add(topic)
+
+
+class WakingSession(Session):
+    """The sync session under genhook's async sessions: it says what it committed."""
+
+
+@event.listens_for(WakingSession, "before_commit")
+def _notify_other_processes(session: Session) -> None:
+    topics = session.info.get(_MARKED)
+    if topics and session.get_bind().dialect.name == "postgresql":
+        for topic in sorted(topics):
+            session.execute(_NOTIFY, {"channel": CHANNEL, "topic": topic})
+
+
+@event.listens_for(WakingSession, "after_commit")
+def _notify_this_process(session: Session) -> None:
+    topics = session.info.pop(_MARKED, None)
+    on_commit: OnTopics | None = session.info.get(ON_COMMIT)
+    if topics and on_commit is not None:
+        on_commit(topics)
+
+
+@event.listens_for(WakingSession, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_MARKED, None)
+
+
+def _setter(flag: asyncio.Event) -> Callable[[object], None]:
+    return lambda _connection: flag.set()
+
+
+async def listen(
+    database_url: str,
+    on_topics: OnTopics,
+    every_topic: Iterable[str],
+    *,
+    ready: asyncio.Event | None = None,
+    check_every: float = 10.0,
+    retry_every: float = 1.0,
+) -> None:
+    """Hear every process's notifications until cancelled, reconnecting after a drop.
+
+    Each (re)connection reports ``every_topic`` once, after LISTEN took effect: what
+    was committed while nobody listened is then read like anything else. The
+    connection is checked every ``check_every`` seconds, so one that died without
+    a word (a cut network) is noticed too.
+    """
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    topics = tuple(every_topic)
+    while True:
+        connection: asyncpg.Connection | None = None
+        try:
+            connection = await asyncpg.connect(dsn, timeout=5)
+            lost = asyncio.Event()
+            connection.add_termination_listener(_setter(lost))
+            await connection.add_listener(
+                CHANNEL, lambda _c, _pid, _channel, payload: on_topics((payload,))
+            )
+            on_topics(topics)
+            if ready is not None:
+                ready.set()
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), check_every)
+                if not lost.is_set():
+                    await connection.fetchval("SELECT 1", timeout=5)
+            log.warning("lost the notification connection; reconnecting")
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("notification connection failed (%s); retrying", exc)
+        finally:
+            if connection is not None and not connection.is_closed():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.close(), 2)
+        await asyncio.sleep(retry_every)
