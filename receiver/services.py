@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,7 +41,7 @@ from receiver.wakeups import Topic, Wakeups
 from storage.engine import SessionFactory, create_engine, create_session_factory, is_sqlite
 from storage.errors import StorageError
 from storage.migrate import pending_revisions, upgrade
-from storage.wakeups import listen
+from storage.wakeups import LocalPeers, listen
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +137,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     try:
         await _check_schema(engine)
         wakeups = Wakeups()
-        sessions = create_session_factory(engine, on_commit=wakeups.notify)
+        peers = LocalPeers(Path(engine.url.database or "")) if is_sqlite(engine) else None
+
+        def committed(topics: Iterable[str]) -> None:
+            wakeups.notify(topics)
+            if peers is not None:
+                peers.send(topics)
+
+        sessions = create_session_factory(engine, on_commit=committed)
         ingestor = Ingestor(sessions)
         stream = EventStream(sessions, settings.events, wakeups)
         async with (
             httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as http,
-            _listening(engine, settings, wakeups),
+            _listening(engine, settings, wakeups, peers),
         ):
             try:
                 yield Services(
@@ -169,11 +177,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 
 @contextlib.asynccontextmanager
 async def _listening(
-    engine: AsyncEngine, settings: Settings, wakeups: Wakeups
+    engine: AsyncEngine, settings: Settings, wakeups: Wakeups, peers: LocalPeers | None
 ) -> AsyncIterator[None]:
-    """On PostgreSQL, hear other processes' commits for as long as the services live."""
-    if is_sqlite(engine):
-        yield
+    """Hear other processes' commits for as long as the services live: LISTEN on
+    PostgreSQL, the peers' datagrams on SQLite."""
+    if peers is not None:
+        peers.open(wakeups.notify)
+        try:
+            yield
+        finally:
+            peers.close()
         return
     listener = asyncio.create_task(
         listen(settings.resolved_database_url, wakeups.notify, [t.value for t in Topic]),

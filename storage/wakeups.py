@@ -11,7 +11,9 @@ is told before the commit, so nobody wakes up to look for rows it cannot see yet
 * on PostgreSQL the same transaction also sends ``NOTIFY genhook, '<topic>'``,
   which the server delivers only once the transaction has committed, and only if
   it does; :func:`listen` holds one connection per process that hears every
-  process's notifications and hands them on the same way.
+  process's notifications and hands them on the same way;
+* on SQLite, processes sharing the database file tell each other through Unix
+  datagram sockets (:class:`LocalPeers`), after the commit.
 
 A listener that loses its connection reconnects and then reports every topic as
 woken, so the readers look again from where they were: a notification sent
@@ -23,8 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
+import secrets
+import socket
+import tempfile
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -35,6 +43,7 @@ from sqlmodel import Session
 log = logging.getLogger(__name__)
 
 CHANNEL = "genhook"
+APPLICATION_NAME = "genhook-listen"  # how an operator finds these connections
 _MARKED = "genhook.wake_topics"
 ON_COMMIT = "genhook.on_commit"
 _NOTIFY = text("SELECT pg_notify(:channel, :topic)")
@@ -98,7 +107,9 @@ async def listen(
     while True:
         connection: asyncpg.Connection | None = None
         try:
-            connection = await asyncpg.connect(dsn, timeout=5)
+            connection = await asyncpg.connect(
+                dsn, timeout=5, server_settings={"application_name": APPLICATION_NAME}
+            )
             lost = asyncio.Event()
             connection.add_termination_listener(_setter(lost))
             await connection.add_listener(
@@ -120,3 +131,64 @@ async def listen(
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(connection.close(), 2)
         await asyncio.sleep(retry_every)
+
+
+class LocalPeers:
+    """Cross-process wake-ups on one machine, for SQLite (which has no NOTIFY).
+
+    Every process using the same database file binds a Unix datagram socket in one
+    directory (short, under the system's temporary directory, named after the
+    file) and, after each commit that marked topics, sends them to every other
+    socket there. A datagram is only a hint, sent after the commit: one that is
+    lost costs a tick, never a row. A socket nobody reads any more (a process that
+    was killed) is removed by the first sender that finds it dead.
+    """
+
+    def __init__(self, database_file: Path) -> None:
+        digest = hashlib.sha256(str(database_file.resolve()).encode()).hexdigest()[:16]
+        self.directory = Path(tempfile.gettempdir()) / f"genhook-wake-{digest}"
+        self._socket: socket.socket | None = None
+        self._path: Path | None = None
+
+    def open(self, on_topics: OnTopics) -> None:
+        self.directory.mkdir(mode=0o700, exist_ok=True)
+        self._path = self.directory / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.bind(str(self._path))
+        self._socket = sock
+
+        def readable() -> None:
+            with contextlib.suppress(BlockingIOError, OSError):
+                while True:
+                    payload = sock.recv(4096)
+                    on_topics(payload.decode("ascii", "replace").split(","))
+
+        asyncio.get_running_loop().add_reader(sock.fileno(), readable)
+
+    def send(self, topics: Iterable[str]) -> None:
+        if self._socket is None:
+            return
+        payload = ",".join(sorted(topics)).encode("ascii")
+        try:
+            peers = list(self.directory.glob("*.sock"))
+        except OSError:
+            return
+        for peer in peers:
+            if peer == self._path:
+                continue
+            try:
+                self._socket.sendto(payload, str(peer))
+            except (ConnectionRefusedError, FileNotFoundError):
+                peer.unlink(missing_ok=True)  # its process is gone
+            except OSError as exc:  # a full buffer: that peer is busy and will tick
+                log.debug("wake-up to %s not sent: %s", peer.name, exc)
+
+    def close(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._socket.fileno())
+            self._socket.close()
+            self._socket = None
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
