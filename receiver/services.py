@@ -28,10 +28,10 @@ from receiver.delivery.deliveries import Deliveries
 from receiver.delivery.dispatcher import Dispatcher
 from receiver.delivery.subscribers import Subscribers
 from receiver.errors import DatabaseSetupError, MigrationRequiredError
-from receiver.ingest import Ingestor
+from receiver.ingest import BatchWriter, Ingestor, SessionWriter, SqliteThreadWriter
 from receiver.poller import Poller
 from receiver.pressure import ProviderPressure
-from receiver.providers.base import ProviderAdapter
+from receiver.providers.base import CallbackAdapter, ProviderAdapter
 from receiver.providers.registry import build_adapters
 from receiver.settings import Settings
 from receiver.stream import EventStream
@@ -41,6 +41,7 @@ from receiver.wakeups import Topic, Wakeups
 from storage.engine import SessionFactory, create_engine, create_session_factory, is_sqlite
 from storage.errors import StorageError
 from storage.migrate import pending_revisions, upgrade
+from storage.sqlite_thread import SqliteWriterThread
 from storage.wakeups import LocalPeers, listen
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Services:
     sessions: SessionFactory
     http: httpx.AsyncClient
     adapters: Mapping[str, ProviderAdapter]
+    callback_adapters: Mapping[str, CallbackAdapter]  # the ones that call us back
     callback_urls: CallbackUrls
     ingestor: Ingestor
     asset_store: AssetStore
@@ -145,19 +147,31 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 peers.send(topics)
 
         sessions = create_session_factory(engine, on_commit=committed)
-        ingestor = Ingestor(sessions)
+        writer: BatchWriter
+        if is_sqlite(engine):
+            thread = SqliteWriterThread(engine)
+            writer = SqliteThreadWriter(thread, committed)
+        else:
+            thread, writer = None, SessionWriter(sessions)
+        ingestor = Ingestor(writer)
         stream = EventStream(sessions, settings.events, wakeups)
         async with (
             httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as http,
             _listening(engine, settings, wakeups, peers),
         ):
+            adapters = build_adapters(settings, http)
             try:
                 yield Services(
                     settings=settings,
                     engine=engine,
                     sessions=sessions,
                     http=http,
-                    adapters=build_adapters(settings, http),
+                    adapters=adapters,
+                    callback_adapters={
+                        name: adapter
+                        for name, adapter in adapters.items()
+                        if isinstance(adapter, CallbackAdapter) and adapter.has_callbacks
+                    },
                     callback_urls=CallbackUrls(
                         CallbackTokens(load_service_secret(settings)), settings.public_url
                     ),
@@ -171,6 +185,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             finally:
                 await ingestor.aclose()
                 await stream.aclose()
+                if thread is not None:
+                    await thread.aclose()
     finally:
         await engine.dispose()
 

@@ -31,6 +31,7 @@ import os
 import secrets
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ ON_COMMIT = "genhook.on_commit"
 _NOTIFY = text("SELECT pg_notify(:channel, :topic)")
 
 OnTopics = Callable[[Iterable[str]], None]
+PEERS_TTL_SECONDS = 1.0
 
 
 def mark(session: Any, topic: str) -> None:
@@ -149,6 +151,8 @@ class LocalPeers:
         self.directory = Path(tempfile.gettempdir()) / f"genhook-wake-{digest}"
         self._socket: socket.socket | None = None
         self._path: Path | None = None
+        self._peers: list[Path] = []
+        self._peers_listed = float("-inf")
 
     def open(self, on_topics: OnTopics) -> None:
         self.directory.mkdir(mode=0o700, exist_ok=True)
@@ -170,19 +174,22 @@ class LocalPeers:
         if self._socket is None:
             return
         payload = ",".join(sorted(topics)).encode("ascii")
-        try:
-            peers = list(self.directory.glob("*.sock"))
-        except OSError:
-            return
-        for peer in peers:
-            if peer == self._path:
-                continue
+        for peer in self._listed():
             try:
                 self._socket.sendto(payload, str(peer))
             except (ConnectionRefusedError, FileNotFoundError):
                 peer.unlink(missing_ok=True)  # its process is gone
             except OSError as exc:  # a full buffer: that peer is busy and will tick
                 log.debug("wake-up to %s not sent: %s", peer.name, exc)
+
+    def _listed(self) -> list[Path]:
+        """The other sockets, listed at most once a second (a commit is hotter than that)."""
+        now = time.monotonic()
+        if now - self._peers_listed >= PEERS_TTL_SECONDS:
+            with contextlib.suppress(OSError):
+                self._peers = [p for p in self.directory.glob("*.sock") if p != self._path]
+            self._peers_listed = now
+        return self._peers
 
     def close(self) -> None:
         if self._socket is not None:

@@ -31,8 +31,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-TASKS = 1_000
-IN_FLIGHT = 4
+TASKS = int(os.environ.get("E2E_TASKS", "1000"))
+IN_FLIGHT = int(os.environ.get("E2E_IN_FLIGHT", "4"))
+PACE = float(os.environ.get("E2E_PACE", "0"))
 BIN = Path(sys.executable).parent
 BODY = (
     '{"code":200,"msg":"success","data":{"taskId":"%s","model":"google/gemini-3-pro-image",'
@@ -142,6 +143,8 @@ async def measure(database_url: str | None) -> tuple[list[float], int, int]:
                 gate = asyncio.Semaphore(IN_FLIGHT)
 
                 async def one(i: int, task_id: str, path: str) -> None:
+                    if PACE:
+                        await asyncio.sleep(i * PACE)
                     async with gate:
                         sent[task_id] = time.monotonic()
                         response = await client.post(path, content=BODY % f"e2e-{i}")
@@ -158,6 +161,8 @@ async def measure(database_url: str | None) -> tuple[list[float], int, int]:
             await asyncio.wait_for(server.wait(), 10)
             log.close()
     latencies = [(subscriber.arrived[t] - sent[t]) * 1000 for t in sent if t in subscriber.arrived]
+    if os.environ.get("E2E_SHOW"):
+        print([round(x) for x in latencies])
     return latencies, TASKS - len(latencies), subscriber.bad_signatures
 
 
