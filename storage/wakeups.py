@@ -8,7 +8,7 @@ is told before the commit, so nobody wakes up to look for rows it cannot see yet
 * sessions made by :func:`~storage.engine.create_session_factory` call the
   factory's ``on_commit`` with the marked topics right after the commit (this
   process's dispatcher, mirror, poller and event stream wait on them);
-* on PostgreSQL the same transaction also sends ``NOTIFY genhook, '<topic>'``,
+* on PostgreSQL the same transaction also sends ``NOTIFY genhook, '<topics>'``,
   which the server delivers only once the transaction has committed, and only if
   it does; :func:`listen` holds one connection per process that hears every
   process's notifications and hands them on the same way;
@@ -47,7 +47,7 @@ CHANNEL = "genhook"
 APPLICATION_NAME = "genhook-listen"  # how an operator finds these connections
 _MARKED = "genhook.wake_topics"
 ON_COMMIT = "genhook.on_commit"
-_NOTIFY = text("SELECT pg_notify(:channel, :topic)")
+_NOTIFY = text("SELECT pg_notify(:channel, :topics)")  # one round trip, every topic
 
 OnTopics = Callable[[Iterable[str]], None]
 PEERS_TTL_SECONDS = 1.0
@@ -67,8 +67,7 @@ class WakingSession(Session):
 def _notify_other_processes(session: Session) -> None:
     topics = session.info.get(_MARKED)
     if topics and session.get_bind().dialect.name == "postgresql":
-        for topic in sorted(topics):
-            session.execute(_NOTIFY, {"channel": CHANNEL, "topic": topic})
+        session.execute(_NOTIFY, {"channel": CHANNEL, "topics": ",".join(sorted(topics))})
 
 
 @event.listens_for(WakingSession, "after_commit")
@@ -115,7 +114,7 @@ async def listen(
             lost = asyncio.Event()
             connection.add_termination_listener(_setter(lost))
             await connection.add_listener(
-                CHANNEL, lambda _c, _pid, _channel, payload: on_topics((payload,))
+                CHANNEL, lambda _c, _pid, _channel, payload: on_topics(payload.split(","))
             )
             on_topics(topics)
             if ready is not None:
@@ -130,8 +129,7 @@ async def listen(
             log.warning("notification connection failed (%s); retrying", exc)
         finally:
             if connection is not None and not connection.is_closed():
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(connection.close(), 2)
+                connection.terminate()  # at once, even when cancelled: it only listened
         await asyncio.sleep(retry_every)
 
 

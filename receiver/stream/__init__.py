@@ -13,12 +13,12 @@ idle stream costs nothing and a thousand cost one query per wake-up.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from receiver import resources, views
 from receiver.errors import TaskNotFoundError
 from receiver.settings import EventsSettings
-from receiver.stream.hub import EventHub
+from receiver.stream.hub import QUEUE_LIMIT, EventHub
 from receiver.stream.position import EventFilter, Position, advance
 from receiver.stream.reader import OutboxReader, StreamedEvent
 from receiver.wakeups import Wakeups
@@ -30,18 +30,28 @@ __all__ = ["EventFilter", "EventStream", "Position", "StreamedEvent", "advance"]
 
 class EventStream:
     def __init__(
-        self, sessions: SessionFactory, settings: EventsSettings, wakeups: Wakeups
+        self,
+        sessions: SessionFactory,
+        settings: EventsSettings,
+        wakeups: Wakeups,
+        *,
+        queue_limit: int = QUEUE_LIMIT,
     ) -> None:
         self._sessions = sessions
         self._reader = OutboxReader(sessions, gap_seconds=settings.gap_seconds)
-        self._hub = EventHub(self._reader, wakeups, poll_seconds=settings.poll_seconds)
+        self._hub = EventHub(
+            self._reader, wakeups, poll_seconds=settings.poll_seconds, queue_limit=queue_limit
+        )
 
     @property
     def open_streams(self) -> int:
         return self._hub.streams
 
     async def start(self, filters: EventFilter, last_event_id: str | None = None) -> Position:
-        """Where a new reader starts (see :mod:`receiver.stream.reader`)."""
+        """Where a new reader starts (see :mod:`receiver.stream.reader`). A live start
+        (no id to resume after, no task's history) is the hub's cursor: no query."""
+        if last_event_id is None and filters.task_id is None:
+            return await self._hub.live_position()
         return await self._reader.start(filters, last_event_id)
 
     async def read(self, position: Position, filters: EventFilter) -> list[StreamedEvent]:
@@ -50,7 +60,7 @@ class EventStream:
 
     async def follow(
         self, position: Position, filters: EventFilter, *, until: float | None = None
-    ) -> AsyncIterator[StreamedEvent]:
+    ) -> AsyncGenerator[StreamedEvent, None]:
         """Every matching event from ``position`` on, until the caller stops or the
         event loop's clock passes ``until``.
 

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 EVERYTHING = EventFilter()
 QUEUE_LIMIT = 1000
+RETRY_SECONDS = 1.0  # after a failed read, whatever the safety tick
+CLOSE_SECONDS = 5.0
 
 
 class Subscription:
@@ -65,35 +67,55 @@ class EventHub:
         self._cursor = 0
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._woken: asyncio.Event | None = None
 
     @property
     def streams(self) -> int:
         return len(self._subscriptions)
 
+    async def live_position(self) -> Position:
+        """Where a reader that wants only what happens from now on starts: the hub's
+        cursor, so it joins without reading anything from the database."""
+        await self._running()
+        return Position(self._cursor)
+
     async def subscribe(self, filters: EventFilter) -> tuple[Subscription, int]:
         """A new subscription and the hub's cursor when it began (see the docstring)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="genhook-event-hub")
-        await self._ready.wait()
+        await self._running()
         subscription = Subscription(filters, self._queue_limit)
         self._subscriptions.add(subscription)
         return subscription, self._cursor
+
+    async def _running(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="genhook-event-hub")
+        await self._ready.wait()
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
 
     async def aclose(self) -> None:
-        if self._task is not None:
+        """Stop after the read in flight: a query cancelled half-way would leave its
+        connection unusable and the engine's disposal waiting for it."""
+        if self._task is None:
+            return
+        self._closing = True
+        if self._woken is not None:
+            self._woken.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), CLOSE_SECONDS)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def _run(self) -> None:
-        woken = self._wakeups.subscribe(Topic.EVENTS)
+        woken = self._woken = self._wakeups.subscribe(Topic.EVENTS)
         position: Position | None = None
         failing = False
         try:
-            while True:
+            while not self._closing:
                 woken.clear()  # before reading: a commit during the read wakes us again
                 try:
                     if position is None:
@@ -105,7 +127,7 @@ class EventHub:
                         log.warning("reading the outbox failed (%s); retrying", exc)
                     failing = True
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), self._poll)
+                    await asyncio.wait_for(woken.wait(), RETRY_SECONDS if failing else self._poll)
         finally:
             self._wakeups.unsubscribe(Topic.EVENTS, woken)
 
