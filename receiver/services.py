@@ -119,7 +119,7 @@ class Services:
             self.http,
             self.asset_store,
             self.settings.assets,
-            public_url=self.settings.public_url,
+            public_url=self.settings.resolved_public_url,
             holder=holder,
             rng=rng,
             on_events=self.events_committed,
@@ -152,7 +152,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     http=http,
                     adapters=build_adapters(settings, http),
                     callback_urls=CallbackUrls(
-                        CallbackTokens(load_service_secret(settings)), settings.public_url
+                        CallbackTokens(load_service_secret(settings)), settings.resolved_public_url
                     ),
                     ingestor=ingestor,
                     asset_store=LocalAssetStore(settings.resolved_assets_dir),

@@ -44,7 +44,9 @@ def build_app(
             app.state.services = services
             yield
 
-    token = settings.api_token.get_secret_value() if settings.api_token else None
+    if settings.api_token is None:
+        raise ValueError("build_app needs the resolved API token (see receiver.app.create_app)")
+    token = settings.api_token.get_secret_value()
     return Starlette(
         routes=[
             *callbacks.routes,

@@ -104,7 +104,7 @@ async def get_task(request: Request) -> Response:
         events = await events_for(session, task_id)
         deliveries = await deliveries_for(session, task_id)
         assets = await assets_for(session, task_id)
-    base_url = runtime.settings.public_url
+    base_url = runtime.settings.resolved_public_url
     return respond(
         resources.TaskDetail(
             **dict(views.task(task)),

@@ -170,11 +170,18 @@ def calls(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def call_and_validate(
-    schema: Any, base_url: str, method: str, path: str, arguments: dict[str, Any]
+    schema: Any,
+    base_url: str,
+    auth: dict[str, str],
+    method: str,
+    path: str,
+    arguments: dict[str, Any],
 ) -> int:
     operation = schema[path][method]
     case = operation.Case(**arguments)
-    response = case.call(base_url=base_url, session=requests.Session(), timeout=15)
+    session = requests.Session()
+    session.headers.update(auth)
+    response = case.call(base_url=base_url, session=session, timeout=15)
     case.validate_response(response, checks=CHECKS)
     return int(response.status_code)
 
@@ -188,7 +195,7 @@ async def test_every_route_answers_as_documented(world: Simulated) -> None:
     statuses: dict[tuple[str, str], list[int]] = {}
     for method, path, arguments in calls(ids):
         status = await asyncio.to_thread(
-            call_and_validate, schema, base_url, method, path, arguments
+            call_and_validate, schema, base_url, world.genhook.auth, method, path, arguments
         )
         statuses.setdefault((method, path), []).append(status)
     # the calls reached what they meant to reach, answers and refusals alike
