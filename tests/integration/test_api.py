@@ -130,3 +130,27 @@ async def test_the_middleware_refuses_every_client_without_the_token() -> None:
             assert (await client.get("/callbacks/apimodels/x")).status_code == 200
     with pytest.raises(ValueError, match="needs a token"):
         AdminAuthMiddleware(inner, api_token="")
+
+
+async def test_admin_bodies_over_the_limit_are_refused_with_413(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url, api_max_body=64 * 1024)
+    big = b'{"provider": "apimall", "model": "nano-banana", "prompt": "' + b"x" * 2_000_000 + b'"}'
+
+    async def streamed():  # no Content-Length: counted as it arrives
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+
+    async with running_genhook(settings) as genhook:
+        for content in (big, streamed()):
+            response = await genhook.client.post("/api/tasks", content=content)
+            assert response.status_code == 413
+            assert response.json()["error"] == {
+                "code": "body_too_large",
+                "message": "body exceeds 65536 bytes",
+                "limit": 65536,
+            }
+        small = await genhook.client.post("/api/callback-urls", json={"provider": "apimodels"})
+        assert small.status_code == 201
+        assert (await genhook.counts())["tasks"] == 1  # only the small one
