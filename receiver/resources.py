@@ -41,6 +41,7 @@ __all__ = [
     "ReplayResult",
     "Resource",
     "Snapshot",
+    "SubmittedTask",
     "Subscriber",
     "SubscriberList",
     "SubscriberWithSecret",
@@ -225,6 +226,9 @@ class Subscriber(Resource):
     id: str
     url: str
     event_types: list[EventType] = Field(description="empty: every type")
+    task_id: str | None = Field(
+        description="set for a webhook given with a task's submission: that task's events only"
+    )
     active: bool
     disabled_reason: str | None
     disabled_at: datetime | None
@@ -237,6 +241,14 @@ class Subscriber(Resource):
 
 class SubscriberWithSecret(Subscriber):
     secret: str = Field(description="whsec_<base64>: verify webhooks with it")
+
+
+class SubmittedTask(Task):
+    """What ``POST /api/tasks`` answers: the task, and the webhook given with it."""
+
+    webhook: SubscriberWithSecret | None = Field(
+        description="the task's own subscriber, with the secret its webhooks are signed with"
+    )
 
 
 class DisabledSubscriber(Subscriber):

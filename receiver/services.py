@@ -72,6 +72,7 @@ class Services:
             self.ingestor,
             self.callback_urls,
             self.settings.cadences(),
+            self.subscribers,
             deadline_seconds=self.settings.task_deadline_seconds,
             holder=holder,
             rng=rng,

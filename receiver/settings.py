@@ -397,4 +397,3 @@ def fold_flat_names(data: dict[str, Any]) -> dict[str, Any]:
             current = current.model_dump()
         folded[section] = {**(current or {}), **flat}
     return folded
-

@@ -158,6 +158,7 @@ def _subscriber_fields(row: Subscriber) -> dict[str, object]:
         "id": row.id,
         "url": row.url,
         "event_types": [EventType(t) for t in row.event_types],
+        "task_id": row.task_id,
         "active": row.active,
         "disabled_reason": row.disabled_reason,
         "disabled_at": row.disabled_at,

@@ -9,16 +9,23 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver import resources, views
-from receiver.params import RotateBody, SubscriberBody
-from receiver.web.http import parse_body, respond, services
+from receiver.params import RotateBody, SubscriberBody, SubscriberQuery
+from receiver.web.http import parse_body, parse_query, respond, services
 from receiver.web.operation import operation
 
 NOT_FOUND = {404: "no such subscriber"}
 
 
-@operation("Webhook subscribers", "delivery", ok={200: resources.SubscriberList})
+@operation(
+    "Webhook subscribers for all tasks (with task_id: that task's own webhooks)",
+    "delivery",
+    query=SubscriberQuery,
+    ok={200: resources.SubscriberList},
+    errors={422: "a parameter is invalid"},
+)
 async def get_subscribers(request: Request) -> Response:
-    found = await services(request).subscribers.list()
+    query = parse_query(request, SubscriberQuery)
+    found = await services(request).subscribers.list(task_id=query.task_id)
     return respond(resources.SubscriberList(subscribers=[views.subscriber(s) for s in found]))
 
 
