@@ -91,7 +91,7 @@ async def test_a_refused_submit_replays_its_refusal_and_records_it_once(world: S
 
 async def test_unusable_idempotency_keys_are_refused_naming_the_header(world: Simulated) -> None:
     for key in ("", "has space", "x" * 201, "caf\u00e9"):
-        headers = {"Idempotency-Key": key.encode()}
+        headers = {b"Idempotency-Key": key.encode()}
         response = await world.genhook.client.post("/api/tasks", json=job(), headers=headers)
         assert response.status_code == 422, key
         assert response.json()["error"]["field"] == "Idempotency-Key"
