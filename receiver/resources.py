@@ -155,7 +155,9 @@ class AssetProblem(Resource):
 class Asset(Resource):
     """One result image and what mirroring it came to."""
 
-    position: int
+    position: int = Field(
+        description="the image's number, from 1 (as in its URL, the dashboard and downloads)"
+    )
     status: AssetStatus
     source_url: str
     url: str | None = Field(description="genhook's copy, once stored")

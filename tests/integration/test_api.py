@@ -12,7 +12,7 @@ from receiver.access import API_TOKEN_FILE
 from receiver.web.auth import AdminAuthMiddleware
 from receiver.web.http import JSONResponse
 from tests.conftest import make_settings
-from tests.fixtures.apimodels import DOC_CALLBACK
+from tests.fixtures.apimodels import DOC_CALLBACK, callback_body
 from tests.support.harness import Harness, running_genhook
 
 
@@ -154,3 +154,28 @@ async def test_admin_bodies_over_the_limit_are_refused_with_413(
         small = await genhook.client.post("/api/callback-urls", json={"provider": "apimodels"})
         assert small.status_code == 201
         assert (await genhook.counts())["tasks"] == 1  # only the small one
+
+
+async def test_a_receiver_mode_task_learns_model_and_prompt_from_its_callback(
+    genhook: Harness,
+) -> None:
+    answer = await genhook.client.post("/api/callback-urls", json={"provider": "apimodels"})
+    created = answer.json()
+    path = "/callbacks/apimodels/" + created["callback_url"].rsplit("/", 1)[1]
+    assert (await genhook.client.post(path, content=DOC_CALLBACK)).status_code == 200
+    task = (await genhook.client.get(f"/api/tasks/{created['task_id']}")).json()
+    assert task["model"] == "gemini-3-pro-image-lite"
+    assert task["request"] == {
+        "model": "gemini-3-pro-image-lite",
+        "prompt": "A futuristic cityscape at sunset with flying cars",
+        "params": {"aspect_ratio": "16:9", "resolution": "2k"},
+    }
+    page = await genhook.client.get(f"/tasks/{created['task_id']}")
+    assert "A futuristic cityscape at sunset with flying cars" in page.text
+    assert "No prompt" not in page.text
+
+    # a later report never replaces what the task already holds
+    other = callback_body(param='{"model": "other", "prompt": "other"}')
+    assert (await genhook.client.post(path, content=other)).status_code == 200
+    again = (await genhook.client.get(f"/api/tasks/{created['task_id']}")).json()
+    assert (again["model"], again["request"]) == (task["model"], task["request"])

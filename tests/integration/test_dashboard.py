@@ -58,10 +58,10 @@ async def test_task_detail_api_carries_deliveries_and_images(
         ]
         assert detail["deliveries"][0]["subscriber_id"] == subscriber.json()["id"]
         assert [(a["position"], a["status"]) for a in detail["assets"]] == [
-            (0, "stored"),
-            (1, "refused"),
+            (1, "stored"),
+            (2, "refused"),
         ]
-        assert detail["assets"][0]["url"] == f"{settings.public_url}/assets/{task_id}/0.png"
+        assert detail["assets"][0]["url"] == f"{settings.public_url}/assets/{task_id}/1.png"
         assert detail["asset_urls"] == []  # not every image could be kept
 
 
@@ -80,16 +80,17 @@ async def test_pages_list_tasks_and_show_one_in_detail(
         assert index.headers["content-type"].startswith("text/html")
         assert "script-src 'self'" in index.headers["content-security-policy"]
         assert f'data-task-id="{task_id}"' in index.text
-        assert f'src="/assets/{task_id}/0.png"' in index.text  # our copy as the thumbnail
-        assert "A futuristic cityscape" not in index.text  # receiver tasks have no prompt
+        assert f'src="/assets/{task_id}/1.png"' in index.text  # our copy as the thumbnail
+        # issue 14: a receiver task shows the prompt its callback echoed (it used to show none)
+        assert "A futuristic cityscape at sunset with flying cars" in index.text
         assert "callback" in index.text  # how it finished
 
         row = await harness.client.get(f"/tasks/{task_id}/row")
-        assert row.text.lstrip().startswith("<tr") and f'src="/assets/{task_id}/0.png"' in row.text
+        assert row.text.lstrip().startswith("<tr") and f'src="/assets/{task_id}/1.png"' in row.text
 
         page = await harness.client.get(f"/tasks/{task_id}", headers=HTML)
         assert page.status_code == 200
-        assert f'src="/assets/{task_id}/0.png"' in page.text
+        assert f'src="/assets/{task_id}/1.png"' in page.text
         assert "What went wrong" in page.text and "not_an_image" not in page.text
         assert "is not an image" in page.text  # the refusal, in words
         assert "callback applied" in page.text and "task.completed" in page.text
