@@ -36,11 +36,13 @@ __all__ = [
     "MAX_PAGE",
     "CallbackUrlBody",
     "DeliveryQuery",
+    "DisableBody",
     "EventQuery",
     "ReplayBody",
     "RotateBody",
     "SettleBody",
     "Settlement",
+    "StuckQuery",
     "SubmitBody",
     "SubscriberBody",
     "SubscriberQuery",
@@ -186,6 +188,10 @@ class SubscriberBody(Body):
     secret: str | None = None
 
 
+class DisableBody(Body):
+    reason: str | None = Field(default=None, max_length=500, description="kept on the subscriber")
+
+
 class RotateBody(Body):
     secret: str | None = None
 
@@ -204,6 +210,12 @@ class ReplayBody(Body):
         if value is not None:
             parse_since(value, clock.utcnow())  # raises ValueError with a clear message
         return value
+
+
+class StuckQuery(Query):
+    """``GET /api/tasks/stuck`` and ``genhook tasks --stuck``."""
+
+    limit: Limit = DEFAULT_PAGE
 
 
 class SubscriberQuery(Query):

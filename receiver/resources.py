@@ -41,6 +41,8 @@ __all__ = [
     "ReplayResult",
     "Resource",
     "Snapshot",
+    "StuckTask",
+    "StuckTaskList",
     "SubmittedTask",
     "Subscriber",
     "SubscriberList",
@@ -212,6 +214,16 @@ class TaskDetail(Task):
     events: list[Event]
     deliveries: list[Delivery]
     assets: list[Asset]
+
+
+class StuckTask(Task):
+    """An unfinished task past its expected time, and why it is not finished."""
+
+    stuck_reason: str
+
+
+class StuckTaskList(Resource):
+    tasks: list[StuckTask] = Field(description="oldest first")
 
 
 class TaskPage(Resource):

@@ -113,6 +113,10 @@ class AsyncGenhook:
         """One task with its history (callbacks, polls, events, deliveries, images)."""
         return await self._call(calls.get(task_id))
 
+    async def stuck(self, *, limit: int = 50) -> list[resources.StuckTask]:
+        """Unfinished tasks past their expected time, oldest first, each with the reason."""
+        return (await self._call(calls.stuck(limit))).tasks
+
     async def settle(self, task_id: str, outcome: Literal["failed", "resubmit"]) -> resources.Task:
         """Settle an unconfirmed submission by hand."""
         return await self._call(calls.settle(task_id, outcome))
@@ -305,8 +309,11 @@ class AsyncSubscribers:
     async def remove(self, subscriber_id: str) -> None:
         await self._client._call(calls.remove_subscriber(subscriber_id))
 
-    async def disable(self, subscriber_id: str) -> resources.DisabledSubscriber:
-        return await self._client._call(calls.disable_subscriber(subscriber_id))
+    async def disable(
+        self, subscriber_id: str, *, reason: str | None = None
+    ) -> resources.DisabledSubscriber:
+        """Stop sending to it; its pending deliveries are dead-lettered."""
+        return await self._client._call(calls.disable_subscriber(subscriber_id, reason))
 
     async def enable(self, subscriber_id: str) -> resources.Subscriber:
         return await self._client._call(calls.enable_subscriber(subscriber_id))

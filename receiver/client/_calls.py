@@ -55,6 +55,17 @@ def get(task_id: str) -> Call[resources.TaskDetail]:
     return Call("GET", f"/api/tasks/{task_id}", parse_with(resources.TaskDetail), repeatable=True)
 
 
+def stuck(limit: int) -> Call[resources.StuckTaskList]:
+    params = query(limit=limit)
+    return Call(
+        "GET",
+        "/api/tasks/stuck",
+        parse_with(resources.StuckTaskList),
+        params=params,
+        repeatable=True,
+    )
+
+
 def settle(task_id: str, outcome: str) -> Call[resources.Task]:
     return Call(
         "POST",
@@ -120,12 +131,12 @@ def remove_subscriber(subscriber_id: str) -> Call[None]:
     return Call("DELETE", f"/api/subscribers/{subscriber_id}", nothing)
 
 
-def disable_subscriber(subscriber_id: str) -> Call[resources.DisabledSubscriber]:
-    return Call(
-        "POST",
-        f"/api/subscribers/{subscriber_id}/disable",
-        parse_with(resources.DisabledSubscriber),
-    )
+def disable_subscriber(
+    subscriber_id: str, reason: str | None
+) -> Call[resources.DisabledSubscriber]:
+    path = f"/api/subscribers/{subscriber_id}/disable"
+    body = {"reason": reason} if reason else {}
+    return Call("POST", path, parse_with(resources.DisabledSubscriber), json=body)
 
 
 def enable_subscriber(subscriber_id: str) -> Call[resources.Subscriber]:

@@ -111,6 +111,10 @@ class Genhook:
         """One task with its history (callbacks, polls, events, deliveries, images)."""
         return self._call(calls.get(task_id))
 
+    def stuck(self, *, limit: int = 50) -> list[resources.StuckTask]:
+        """Unfinished tasks past their expected time, oldest first, each with the reason."""
+        return (self._call(calls.stuck(limit))).tasks
+
     def settle(self, task_id: str, outcome: Literal["failed", "resubmit"]) -> resources.Task:
         """Settle an unconfirmed submission by hand."""
         return self._call(calls.settle(task_id, outcome))
@@ -307,8 +311,11 @@ class Subscribers:
     def remove(self, subscriber_id: str) -> None:
         self._client._call(calls.remove_subscriber(subscriber_id))
 
-    def disable(self, subscriber_id: str) -> resources.DisabledSubscriber:
-        return self._client._call(calls.disable_subscriber(subscriber_id))
+    def disable(
+        self, subscriber_id: str, *, reason: str | None = None
+    ) -> resources.DisabledSubscriber:
+        """Stop sending to it; its pending deliveries are dead-lettered."""
+        return self._client._call(calls.disable_subscriber(subscriber_id, reason))
 
     def enable(self, subscriber_id: str) -> resources.Subscriber:
         return self._client._call(calls.enable_subscriber(subscriber_id))

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver import resources, views
-from receiver.params import RotateBody, SubscriberBody, SubscriberQuery
+from receiver.params import DisableBody, RotateBody, SubscriberBody, SubscriberQuery
 from receiver.web.http import parse_body, parse_query, respond, services
 from receiver.web.operation import operation
 
@@ -62,13 +62,19 @@ async def delete_subscriber(request: Request) -> Response:
 @operation(
     "Disable a subscriber (its pending deliveries are dead-lettered)",
     "delivery",
+    body=DisableBody,
     ok={200: resources.DisabledSubscriber},
-    errors=NOT_FOUND,
+    errors={**NOT_FOUND, 400: "body is not JSON", 422: "invalid body"},
 )
 async def disable_subscriber(request: Request) -> Response:
+    body = await parse_body(request, DisableBody) if await request.body() else DisableBody()
     subscriber_id = request.path_params["subscriber_id"]
     manager = services(request).subscribers
-    dead = await manager.disable(subscriber_id)
+    dead = await (
+        manager.disable(subscriber_id, body.reason)
+        if body.reason
+        else manager.disable(subscriber_id)
+    )
     disabled = views.subscriber(await manager.get(subscriber_id))
     return respond(resources.DisabledSubscriber(**dict(disabled), dead_lettered=dead))
 

@@ -8,16 +8,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver import resources, views
+from receiver import clock, resources, views
 from receiver.errors import InvalidRequestError, TaskNotFoundError
 from receiver.params import (
     IDEMPOTENCY_KEY_PATTERN,
     CallbackUrlBody,
     SettleBody,
+    StuckQuery,
     SubmitBody,
     TaskQuery,
     TrackBody,
 )
+from receiver.stuck import stuck_reason, stuck_tasks
 from receiver.submit import SubmitRequest, TaskWebhook
 from receiver.web.http import parse_body, parse_query, respond, services
 from receiver.web.operation import Header, operation
@@ -200,11 +202,35 @@ async def get_tasks(request: Request) -> Response:
     )
 
 
+@operation(
+    "Unfinished tasks past their expected time, oldest first, with the reason",
+    "tasks",
+    query=StuckQuery,
+    ok={200: resources.StuckTaskList},
+    errors={422: "a parameter is invalid"},
+)
+async def get_stuck_tasks(request: Request) -> Response:
+    query = parse_query(request, StuckQuery)
+    runtime = services(request)
+    now = clock.utcnow()
+    async with runtime.sessions() as session:
+        await session.connection(execution_options=READ_ONLY)
+        rows = await stuck_tasks(session, runtime.settings, now, limit=query.limit)
+    found = [
+        resources.StuckTask(
+            **dict(views.task(t)), stuck_reason=stuck_reason(t, runtime.settings, now)
+        )
+        for t in rows
+    ]
+    return respond(resources.StuckTaskList(tasks=found))
+
+
 routes = [
     Route("/api/callback-urls", post_callback_url, methods=["POST"]),
     Route("/api/tasks", get_tasks, methods=["GET"]),
     Route("/api/tasks", post_task, methods=["POST"]),
     Route("/api/tasks/track", post_track, methods=["POST"]),
+    Route("/api/tasks/stuck", get_stuck_tasks, methods=["GET"]),
     Route("/api/tasks/{task_id}", get_task, methods=["GET"]),
     Route("/api/tasks/{task_id}/settle", post_settle, methods=["POST"]),
 ]
