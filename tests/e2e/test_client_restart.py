@@ -49,6 +49,8 @@ def test_wait_survives_the_server_restarting_mid_wait(
         GENHOOK_APIMALL_POLL_FIRST="[0.3,0.3]",
         GENHOOK_APIMALL_POLL_INTERVAL="[0.3,0.3]",
         GENHOOK_POLL_TICK_SECONDS="0.1",
+        # a poll lease the stopped server held must not outlast the test
+        GENHOOK_POLL_LEASE_SECONDS="2",
         GENHOOK_EVENTS_POLL_SECONDS="0.05",
     )
     url = f"http://127.0.0.1:{env['GENHOOK_PORT']}"

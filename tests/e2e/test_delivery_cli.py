@@ -50,6 +50,7 @@ async def test_subscribe_submit_wait_receive_and_watch(tmp_path: Path, database_
         run_background=True,
         dispatch_tick_seconds=0.05,
         delivery_allow_private_targets=True,
+        stuck_after_seconds=0.01,
     )
     async with downstream() as receiver, simulated_genhook(settings) as world:
         env = cli_env(world.genhook)
@@ -105,6 +106,32 @@ async def test_subscribe_submit_wait_receive_and_watch(tmp_path: Path, database_
             "succeeded",
             1,
         )
+
+        # the newcomer's findings (issue 14), through the real executable:
+        # adopting a task genhook has already is one clear line, no traceback
+        code, _, err = await cli("track", "apimodels", task["provider_task_id"])
+        assert code == 1 and "genhook already has a task" in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+        # a create whose answer is lost exits 1, says how to settle, and can be settled
+        world.sim.configure(server_error_rate=1.0, fault_scope=["apimart"])
+        code, out, err = await cli(
+            "submit", "apimart", "--model", MODELS["apimart"], "--prompt", "lost"
+        )
+        world.sim.configure(server_error_rate=0.0)
+        lost = json.loads(out)
+        assert code == 1 and lost["status"] == "submitting"
+        assert f"genhook tasks settle {lost['id']} --failed" in " ".join(err.split())
+
+        # --stuck shows it with its reason, whole, on its own line
+        code, out, _ = await cli("tasks", "--stuck")
+        (row,) = [line for line in out.splitlines() if lost["id"] in line]
+        assert "submission unconfirmed: " in row  # (the reconciler may have flagged it)
+
+        code, out, err = await cli("tasks", "settle", lost["id"], "--failed")
+        assert code == 0, err
+        settled = json.loads(out)
+        assert (settled["status"], settled["error"]["code"]) == ("failed", "settled_by_operator")
 
 
 @pytest.fixture

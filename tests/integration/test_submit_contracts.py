@@ -179,7 +179,7 @@ async def test_an_unconfirmed_create_is_settled_by_an_operator(world: Simulated)
 
 
 async def test_settle_leaves_a_create_in_flight_alone(world: Simulated) -> None:
-    world.sim.configure(slow_response=2.0, fault_scope=["apimart"])
+    world.sim.configure(slow_response=5.0, fault_scope=["apimart"])
     client = world.genhook.client
     submitting = asyncio.create_task(post(world, job("apimart")))
 
