@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -287,6 +287,8 @@ def task_state(task: Task) -> TaskState:
         terminal_at=task.terminal_at,
         last_source=Source(task.last_source) if task.last_source else None,
         anomalies=tuple(task.anomalies),
+        model=task.model,
+        request=task.request,
     )
 
 
@@ -294,6 +296,8 @@ def _apply_changes(task: Task, changes: Any, now: Any) -> None:
     for name, value in changes.items():
         if isinstance(value, tuple):
             value = list(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
         setattr(task, name, value)
     task.updated_at = now
     if Status(task.status).is_terminal:

@@ -41,6 +41,9 @@ __all__ = [
     "ReplayResult",
     "Resource",
     "Snapshot",
+    "StuckTask",
+    "StuckTaskList",
+    "SubmittedTask",
     "Subscriber",
     "SubscriberList",
     "SubscriberWithSecret",
@@ -154,7 +157,9 @@ class AssetProblem(Resource):
 class Asset(Resource):
     """One result image and what mirroring it came to."""
 
-    position: int
+    position: int = Field(
+        description="the image's number, from 1 (as in its URL, the dashboard and downloads)"
+    )
     status: AssetStatus
     source_url: str
     url: str | None = Field(description="genhook's copy, once stored")
@@ -211,6 +216,16 @@ class TaskDetail(Task):
     assets: list[Asset]
 
 
+class StuckTask(Task):
+    """An unfinished task past its expected time, and why it is not finished."""
+
+    stuck_reason: str
+
+
+class StuckTaskList(Resource):
+    tasks: list[StuckTask] = Field(description="oldest first")
+
+
 class TaskPage(Resource):
     tasks: list[Task]
     next_cursor: str | None = Field(description="pass as ``cursor`` for the next page")
@@ -225,6 +240,9 @@ class Subscriber(Resource):
     id: str
     url: str
     event_types: list[EventType] = Field(description="empty: every type")
+    task_id: str | None = Field(
+        description="set for a webhook given with a task's submission: that task's events only"
+    )
     active: bool
     disabled_reason: str | None
     disabled_at: datetime | None
@@ -237,6 +255,14 @@ class Subscriber(Resource):
 
 class SubscriberWithSecret(Subscriber):
     secret: str = Field(description="whsec_<base64>: verify webhooks with it")
+
+
+class SubmittedTask(Task):
+    """What ``POST /api/tasks`` answers: the task, and the webhook given with it."""
+
+    webhook: SubscriberWithSecret | None = Field(
+        description="the task's own subscriber, with the secret its webhooks are signed with"
+    )
 
 
 class DisabledSubscriber(Subscriber):

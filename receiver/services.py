@@ -72,6 +72,7 @@ class Services:
             self.ingestor,
             self.callback_urls,
             self.settings.cadences(),
+            self.subscribers,
             deadline_seconds=self.settings.task_deadline_seconds,
             holder=holder,
             rng=rng,
@@ -119,7 +120,7 @@ class Services:
             self.http,
             self.asset_store,
             self.settings.assets,
-            public_url=self.settings.public_url,
+            public_url=self.settings.resolved_public_url,
             holder=holder,
             rng=rng,
             on_events=self.events_committed,
@@ -152,7 +153,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     http=http,
                     adapters=build_adapters(settings, http),
                     callback_urls=CallbackUrls(
-                        CallbackTokens(load_service_secret(settings)), settings.public_url
+                        CallbackTokens(load_service_secret(settings)), settings.resolved_public_url
                     ),
                     ingestor=ingestor,
                     asset_store=LocalAssetStore(settings.resolved_assets_dir),

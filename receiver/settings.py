@@ -15,13 +15,13 @@ or a section (``Settings(delivery={"timeout_seconds": 5})``).
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from receiver.access import DEFAULT_DATA_DIR, DEFAULT_PORT
 from receiver.cadence import Cadence
 
 ProviderName = Literal["apimodels", "apimall", "apimart"]
@@ -234,21 +234,32 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    data_dir: Path = Field(default=Path(".genhook"), description="SQLite file, secret, assets")
+    data_dir: Path = Field(
+        default=Path(DEFAULT_DATA_DIR), description="SQLite file, secrets, API token, assets"
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default: SQLite file in data_dir"
     )
-    public_url: str = Field(
-        default="http://127.0.0.1:8000", description="base URL providers call back on"
+    public_url: str | None = Field(
+        default=None,
+        description="base URL providers call back on; default: the address `genhook serve` "
+        "binds (see resolved_public_url)",
     )
     secret: SecretStr | None = Field(
         default=None, description="callback-token secret; default: generated in data_dir"
     )
     api_token: SecretStr | None = Field(
-        default=None, description="bearer token for /api/*; unset: loopback only"
+        default=None,
+        description="bearer token for /api/*, the dashboard and /assets; default: generated "
+        "once into data_dir/api-token",
+    )
+    api_max_body: int = Field(
+        default=1024 * 1024, gt=0, description="largest admin API request body accepted (bytes)"
     )
     host: str = Field(default="127.0.0.1", description="address `genhook serve` binds")
-    port: int = Field(default=8000, ge=0, le=65535, description="port `genhook serve` binds")
+    port: int = Field(
+        default=DEFAULT_PORT, ge=0, le=65535, description="port `genhook serve` binds"
+    )
     log_level: str = Field(default="info", description="uvicorn and genhook log level")
 
     callback_max_body: int = Field(
@@ -305,7 +316,9 @@ class Settings(BaseSettings):
 
     @field_validator("public_url")
     @classmethod
-    def _strip_trailing_slash(cls, value: str) -> str:
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
@@ -318,6 +331,21 @@ class Settings(BaseSettings):
             if isinstance(folded.get(name), dict):
                 folded[name] = {**getattr(self, name).model_dump(), **folded[name]}
         return type(self).model_validate({**values, **folded})
+
+    @property
+    def resolved_public_url(self) -> str:
+        """Where callback URLs and asset URLs point: ``public_url``, or else this very
+        server as bound (``--port 8011`` hands out URLs on 8011, not on 8000)."""
+        if self.public_url:
+            return self.public_url
+        return f"http://{self.local_authority}"
+
+    @property
+    def local_authority(self) -> str:
+        """``host:port`` a client on this machine reaches the server at."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{self.port}"
 
     @property
     def resolved_database_url(self) -> str:
@@ -334,10 +362,6 @@ class Settings(BaseSettings):
     @property
     def is_embedded_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
-
-    @property
-    def binds_loopback_only(self) -> bool:
-        return is_loopback_host(self.host)
 
     def for_provider(self, provider: str) -> ProviderSettings:
         """The section of gateway ``provider``."""
@@ -373,13 +397,3 @@ def fold_flat_names(data: dict[str, Any]) -> dict[str, Any]:
             current = current.model_dump()
         folded[section] = {**(current or {}), **flat}
     return folded
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and any 127.0.0.0/8 or ::1 address."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

@@ -88,7 +88,7 @@ def event_payload(event_id: str, event_type: EventType, row: Task, now: datetime
 
 def asset(row: Asset, base_url: str) -> resources.Asset:
     return resources.Asset(
-        position=row.position,
+        position=row.position + 1,
         status=AssetStatus(row.status),
         source_url=row.source_url,
         url=f"{base_url}/assets/{row.local_path}" if row.local_path else None,
@@ -158,6 +158,7 @@ def _subscriber_fields(row: Subscriber) -> dict[str, object]:
         "id": row.id,
         "url": row.url,
         "event_types": [EventType(t) for t in row.event_types],
+        "task_id": row.task_id,
         "active": row.active,
         "disabled_reason": row.disabled_reason,
         "disabled_at": row.disabled_at,

@@ -1,25 +1,23 @@
-"""The processes: ``genhook serve``, ``genhook worker`` and ``genhook db upgrade``."""
+"""The processes: ``genhook serve``, ``genhook worker`` and ``genhook db upgrade``.
+
+They run locally, on the settings of this machine. The web stack, the database
+layer and the scheduler are imported inside the commands, so ``genhook --help``
+and the commands that only talk to a server never pay for them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from sqlalchemy.engine import make_url
 
-from receiver.app import create_app
 from receiver.cli.runner import err, fail, load_settings
-from receiver.errors import ConfigurationError, GenhookError
-from receiver.services import open_services
-from receiver.settings import Settings
-from receiver.worker import background_jobs, running_jobs
-from storage.claims import worker_id
-from storage.engine import create_engine
-from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from receiver.settings import Settings
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -37,19 +35,17 @@ def serve(
     ] = None,
 ) -> None:
     """Run the service: callback receiver, API, and (by default) the background jobs."""
+    import uvicorn
+
+    from receiver.app import create_app
+    from receiver.tokens import load_api_token
+
     settings = load_settings(host=host, port=port, run_background=background)
-    try:
-        check_bind_policy(settings)
-    except ConfigurationError as exc:
-        raise fail(str(exc), 2) from None
     configure_logging(settings)
-    if settings.api_token is None:
-        err.print(
-            f"admin API: no GENHOOK_API_TOKEN set, listening on loopback only ({settings.host})"
-        )
-    err.print(f"callbacks: {settings.public_url}/callbacks/<provider>/<token>")
-    err.print(f"database:  {redacted(settings.resolved_database_url)}")
-    err.print(f"dashboard: {dashboard_url(settings)}")
+    token, generated = load_api_token(settings)
+    settings = settings.updated(api_token=token)
+    for line in startup_lines(settings, generated=generated):
+        err.print(line, highlight=False, soft_wrap=True)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -59,25 +55,38 @@ def serve(
     )
 
 
-def dashboard_url(settings: Settings) -> str:
-    """Where a person on this machine opens the dashboard."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{settings.port}/"
+def startup_lines(settings: Settings, *, generated: bool) -> list[str]:
+    """What ``serve`` says before it listens: where everything is, and how to get in."""
+    from receiver.access import API_TOKEN_FILE
 
-
-def check_bind_policy(settings: Settings) -> None:
-    """Without an API token the admin API would be open: bind loopback only."""
-    if settings.api_token is None and not settings.binds_loopback_only:
-        raise ConfigurationError(
-            f"refusing to listen on {settings.host} without GENHOOK_API_TOKEN: the admin API "
-            "would be open to the network. Set GENHOOK_API_TOKEN, or bind 127.0.0.1 and "
-            "publish the callback route through a reverse proxy or tunnel."
+    local = f"http://{settings.local_authority}"
+    lines = [
+        f"api:       {local} (GENHOOK_URL for the CLI and the Python client)",
+        f"callbacks: {settings.resolved_public_url}/callbacks/<provider>/<token>",
+        f"database:  {redacted(settings.resolved_database_url)}",
+    ]
+    if generated:
+        assert settings.api_token is not None
+        token = settings.api_token.get_secret_value()
+        path = settings.data_dir / API_TOKEN_FILE
+        lines.append(
+            f"API token: kept in {path} (set GENHOOK_API_TOKEN to choose one); "
+            "a CLI on this machine reads it there"
         )
+        lines.append(f"dashboard: {local}/login?token={token}")
+    else:
+        lines.append("API token: GENHOOK_API_TOKEN")
+        lines.append(f"dashboard: {local}/ (sign in with GENHOOK_API_TOKEN)")
+    return lines
 
 
 def worker() -> None:
     """Run the background jobs without a web server (the Procfile `worker`)."""
+    from receiver.errors import GenhookError
+    from receiver.services import open_services
+    from receiver.worker import background_jobs, running_jobs
+    from storage.claims import worker_id
+
     settings = load_settings()
     configure_logging(settings)
 
@@ -107,6 +116,9 @@ def configure_logging(settings: Settings) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations (the Procfile `release` step)."""
+    from storage.engine import create_engine
+    from storage.migrate import upgrade
+
     settings = load_settings()
 
     async def main() -> None:
@@ -121,4 +133,6 @@ def db_upgrade() -> None:
 
 
 def redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)

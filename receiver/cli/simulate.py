@@ -10,10 +10,8 @@ is a flag here, so a demo of a flaky provider is one command line, e.g.::
 from __future__ import annotations
 
 import typer
-import uvicorn
 
-from receiver.simulator.app import create_simulator_app
-from receiver.simulator.config import GATEWAYS, SimulatorConfig
+GATEWAYS = ("apimodels", "apimall", "apimart")  # receiver.simulator.config.GATEWAYS
 
 
 def banner(host: str, port: int, api_key: str | None) -> str:
@@ -63,6 +61,11 @@ def simulate(
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Run a fake apimodels.app / API Mall / APIMart server with fault injection."""
+    import uvicorn
+
+    from receiver.simulator.app import create_simulator_app
+    from receiver.simulator.config import SimulatorConfig
+
     try:
         config = SimulatorConfig(
             api_key=api_key,

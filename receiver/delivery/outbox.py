@@ -34,7 +34,7 @@ async def enqueue_deliveries(
     session: AsyncSession, event: OutboxEvent, now: datetime
 ) -> list[Delivery]:
     """One delivery per active subscriber that wants ``event``, in the caller's transaction."""
-    subscribers = await active_subscribers_for(session, event.type)
+    subscribers = await active_subscribers_for(session, event.type, event.task_id)
     if not subscribers:
         return []
     ids = [s.id for s in subscribers]

@@ -23,6 +23,7 @@ from receiver.errors import GenhookError
 from receiver.settings import Settings
 from receiver.web import assets, callbacks, deliveries, events, health, openapi, subscribers, tasks
 from receiver.web.auth import AdminAuthMiddleware
+from receiver.web.body_limit import BodyLimitMiddleware
 from receiver.web.dashboard import pages as dashboard
 from receiver.web.http import DATABASE_FAILURES, error, error_response, storage_unavailable
 from receiver.web.nul_guard import RefuseNulMiddleware
@@ -44,7 +45,9 @@ def build_app(
             app.state.services = services
             yield
 
-    token = settings.api_token.get_secret_value() if settings.api_token else None
+    if settings.api_token is None:
+        raise ValueError("build_app needs the resolved API token (see receiver.app.create_app)")
+    token = settings.api_token.get_secret_value()
     return Starlette(
         routes=[
             *callbacks.routes,
@@ -60,6 +63,7 @@ def build_app(
         middleware=[
             # Outermost first: who may ask, then what may be asked.
             Middleware(AdminAuthMiddleware, api_token=token),
+            Middleware(BodyLimitMiddleware, limit=settings.api_max_body),
             Middleware(RefuseNulMiddleware),
         ],
         exception_handlers={

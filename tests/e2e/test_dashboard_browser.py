@@ -106,7 +106,8 @@ async def test_a_task_appears_completes_and_opens_in_detail_live(
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
 
-    await page.goto(f"{world.genhook.base_url}/")
+    # signed in the way a person is: the login link `genhook serve` prints
+    await page.goto(f"{world.genhook.base_url}/login?token={world.genhook.token}")
     await expect(page.locator("[data-live-indicator]")).to_have_attribute("data-state", "open")
     await expect(page.locator("[data-empty]")).to_be_visible()
     await page.evaluate("window.__notReloaded = true")
@@ -124,7 +125,7 @@ async def test_a_task_appears_completes_and_opens_in_detail_live(
     pill = row.locator("[data-status-pill]")
     await expect(pill).to_have_text("completed", timeout=WAIT_MS)
     thumbnail = row.locator('img[data-local="true"]')  # our mirrored copy, not the CDN's
-    await expect(thumbnail).to_have_attribute("src", f"/assets/{task_id}/0.png", timeout=WAIT_MS)
+    await expect(thumbnail).to_have_attribute("src", f"/assets/{task_id}/1.png", timeout=WAIT_MS)
     await expect(row).to_contain_text("callback")
     await expect(page.locator(f'tr[data-task-id="{failing}"] [data-status-pill]')).to_have_text(
         "failed", timeout=WAIT_MS
@@ -149,7 +150,7 @@ async def test_a_task_appears_completes_and_opens_in_detail_live(
     await expect(page).to_have_url(f"{world.genhook.base_url}/tasks/{task_id}")
     await expect(page.locator("h1")).to_contain_text("watercolor lighthouse")
     image = page.locator(".images img").first
-    await expect(image).to_have_attribute("src", f"/assets/{task_id}/0.png")
+    await expect(image).to_have_attribute("src", f"/assets/{task_id}/1.png")
     await page.wait_for_function("document.querySelector('.images img').naturalWidth === 384")
     await expect(page.locator(".timeline")).to_contain_text("task.assets_ready")
     await expect(page.locator(".timeline")).to_contain_text("callback applied")

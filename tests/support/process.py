@@ -34,10 +34,33 @@ def genhook_env(data_dir: Path, database_url: str, port: int, **extra: str) -> d
     return env
 
 
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [GENHOOK, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        [GENHOOK, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
+
+
+def api_headers(server_env: dict[str, str]) -> dict[str, str]:
+    """The admin API's header for the server of ``server_env`` (its generated token)."""
+    token = (Path(server_env["GENHOOK_DATA_DIR"]) / "api-token").read_text()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def shell_env(server_env: dict[str, str]) -> dict[str, str]:
+    """Another shell's environment for the server of ``server_env``: only where the
+    server is and its token (no database URL, no provider keys, no data dir)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENHOOK_")}
+    env["GENHOOK_URL"] = f"http://127.0.0.1:{server_env['GENHOOK_PORT']}"
+    env["GENHOOK_API_TOKEN"] = (Path(server_env["GENHOOK_DATA_DIR"]) / "api-token").read_text()
+    return env
 
 
 @contextlib.contextmanager

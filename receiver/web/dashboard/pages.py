@@ -169,16 +169,17 @@ async def task_row(request: Request) -> Response:
 
 
 @operation(
-    "Dashboard sign-in form (when GENHOOK_API_TOKEN is set)",
+    "Dashboard sign-in form; with ?token= (the link `genhook serve` prints) signs in at once",
     "dashboard",
-    ok={200: HTML, 303: None},
+    ok={200: HTML, 303: None, 401: HTML},
     public=True,
 )
 async def login_page(request: Request) -> Response:
-    settings = services(request).settings
-    if settings.api_token is None:
-        return RedirectResponse("/", 303)
-    return _render(request, "login.html", {"next": safe_next(request.query_params.get("next"))})
+    target = safe_next(request.query_params.get("next"))
+    given = request.query_params.get("token")
+    if given is None:
+        return _render(request, "login.html", {"next": target})
+    return _signed_in(request, given, target)
 
 
 @operation(
@@ -194,16 +195,19 @@ async def login_page(request: Request) -> Response:
 )
 async def login_submit(request: Request) -> Response:
     """Trade the API token for the dashboard's session cookie."""
-    settings = services(request).settings
-    if settings.api_token is None:
-        return RedirectResponse("/", 303)
     try:
         form = parse_qs((await read_body(request, LOGIN_MAX_BODY)).decode("utf-8", "replace"))
     except BodyTooLargeError:
         form = {}
     given = (form.get("token") or [""])[0]
-    target = safe_next((form.get("next") or ["/"])[0])
-    expected = settings.api_token.get_secret_value()
+    return _signed_in(request, given, safe_next((form.get("next") or ["/"])[0]))
+
+
+def _signed_in(request: Request, given: str, target: str) -> Response:
+    """To ``target`` with a session cookie when ``given`` is the token; else the form again."""
+    token = services(request).settings.api_token
+    assert token is not None  # resolved before the app is built (receiver.app)
+    expected = token.get_secret_value()
     if not hmac.compare_digest(given.encode(), expected.encode()):
         return _render(request, "login.html", {"next": target, "failed": True}, 401)
     response = RedirectResponse(target, 303)
