@@ -21,7 +21,18 @@ from starlette.responses import Response
 
 from receiver.errors import GenhookError
 from receiver.settings import Settings
-from receiver.web import assets, callbacks, deliveries, events, health, openapi, subscribers, tasks
+from receiver.web import (
+    assets,
+    callbacks,
+    deliveries,
+    events,
+    health,
+    metrics,
+    openapi,
+    subscribers,
+    tasks,
+    workers,
+)
 from receiver.web.auth import AdminAuthMiddleware
 from receiver.web.dashboard import pages as dashboard
 from receiver.web.http import DATABASE_FAILURES, error, error_response, storage_unavailable
@@ -53,6 +64,8 @@ def build_app(
             *events.routes,
             *subscribers.routes,
             *deliveries.routes,
+            *workers.routes,
+            *metrics.routes,
             *assets.routes,
             *openapi.routes,
             *dashboard.routes,
@@ -70,6 +83,20 @@ def build_app(
         },
         lifespan=lifespan,
     )
+
+
+def build_ops_app(settings: Settings, services: Services) -> WebApp:
+    """``/healthz``, ``/readyz`` and ``/metrics`` alone, for ``genhook worker
+    --metrics-port``: the same handlers and access rule as the web process, on
+    services the worker has already opened."""
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    app = Starlette(
+        routes=[*health.routes, *metrics.routes],
+        middleware=[Middleware(AdminAuthMiddleware, api_token=token)],
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
+    )
+    app.state.services = services
+    return app
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -5,10 +5,11 @@ Without ``GENHOOK_API_TOKEN`` the server refuses to bind a public address (see
 from a non-loopback client (e.g. through a proxy that forwards the real address) is
 refused. Callback routes are not covered: their URL token is their credential.
 
-The dashboard (``/``, ``/tasks/...``) and the mirrored images (``/assets/...``) follow
-the same rule. A browser proves the token with the dashboard's session cookie
-(``receiver.web.dashboard.session``), which counts for reads only; a page load without
-it is sent to ``/login``.
+The dashboard (``/``, ``/tasks/...``, ``/stats``), the mirrored images
+(``/assets/...``) and the Prometheus metrics (``/metrics``) follow the same rule. A
+browser proves the token with the dashboard's session cookie
+(``receiver.web.dashboard.session``), which counts for reads only; a page load
+without it is sent to ``/login``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from receiver.web.dashboard.session import COOKIE, cookie_grants
 from receiver.web.http import error
 
 PROTECTED_PREFIXES = ("/api/", "/assets/", "/tasks/")
-PROTECTED_PATHS = ("/",)
+PROTECTED_PATHS = ("/", "/metrics", "/stats")
 
 
 class AdminAuthMiddleware:
