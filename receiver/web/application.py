@@ -35,6 +35,7 @@ from receiver.web import (
 )
 from receiver.web.auth import AdminAuthMiddleware
 from receiver.web.dashboard import pages as dashboard
+from receiver.web.dashboard import stats as dashboard_stats
 from receiver.web.http import DATABASE_FAILURES, error, error_response, storage_unavailable
 from receiver.web.nul_guard import RefuseNulMiddleware
 
@@ -68,6 +69,7 @@ def build_app(
             *metrics.routes,
             *assets.routes,
             *openapi.routes,
+            *dashboard_stats.routes,
             *dashboard.routes,
         ],
         middleware=[
