@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client import multiprocess as _multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, choose_encoder
 from prometheus_client.registry import Collector
 
 from receiver import metrics
@@ -133,9 +133,12 @@ class Exposition:
             self._registry.register(_Forward(REGISTRY))
         self._registry.register(self.gauges)
 
-    async def render(self) -> bytes:
+    async def render(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The exposition and its content type: OpenMetrics when the scraper's
+        ``Accept`` asks for it (Prometheus does), else the classic text format."""
         await self.gauges.refresh()
-        return generate_latest(self._registry)
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self._registry), content_type
 
 
 DATABASE_GAUGES = ("genhook_tasks", "genhook_deliveries_pending", "genhook_dead_letters")

@@ -202,9 +202,11 @@ def task_transitioned(session: AsyncSession, task: Task, source: str) -> None:
     on_commit(session, count)
 
 
-def callback_lost(session: AsyncSession, provider: str) -> None:
-    """A callback provider's task was finished by a poll; counted on commit."""
-    on_commit(session, CALLBACK_LOST.labels(provider).inc)
+def callback_lost(session: AsyncSession, provider: str, tasks: int = 1) -> None:
+    """``tasks`` of a callback provider were finished by a poll; counted on commit."""
+    if tasks:
+        counter = CALLBACK_LOST.labels(provider)
+        on_commit(session, lambda: counter.inc(tasks))
 
 
 def delivery_recorded(

@@ -32,8 +32,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock, metrics
 from receiver.cadence import Cadence, PollOutcome, next_poll_at, next_poll_delay
-from receiver.ingest import Inbound, ingest_batch, ingest_in_session
-from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot
+from receiver.ingest import Inbound, IngestResult, ingest_batch, ingest_in_session
+from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot, normalize_state
 from receiver.pressure import CircuitState, ProviderPressure
 from receiver.providers.base import ProviderAdapter
 from receiver.providers.errors import ProviderCallError, ProviderRateLimitedError
@@ -191,16 +191,17 @@ class Poller:
                 for task in tasks
                 if (snapshot := snapshots.get(task.provider_task_id or "")) is not None
             ]
-            results = {r.task_id: r for r in await ingest_batch(session, inbounds)}
+            batch = await ingest_batch(session, inbounds)
+            results = {r.task_id: r for r in batch}
+            if has_callbacks:  # this poll, not a callback, told us these tasks finished
+                metrics.callback_lost(session, provider, _finished(inbounds, batch))
             report.applied += sum(r.outcome is Outcome.APPLIED for r in results.values())
             for task in await self._still_held(session, tasks):
                 task.lease_holder = task.lease_expires_at = None
-                result = results.get(task.id)
                 if Status(task.status).is_terminal:
                     task.next_poll_at = None
-                    if has_callbacks and result and result.outcome is Outcome.APPLIED:
-                        metrics.callback_lost(session, provider)  # finished by this poll
                     continue
+                result = results.get(task.id)
                 if result is None:
                     outcome = PollOutcome.NOT_FOUND
                 else:
@@ -283,3 +284,14 @@ class Poller:
                 task.lease_holder = task.lease_expires_at = None
                 task.next_poll_at = until + timedelta(seconds=self._rng.uniform(0, 1))
                 report.deferred += 1
+
+
+def _finished(inbounds: Sequence[Inbound], results: Sequence[IngestResult]) -> int:
+    """How many of ``inbounds`` made their task terminal."""
+    return sum(
+        result.outcome is Outcome.APPLIED
+        and inbound.snapshot is not None
+        and (status := normalize_state(inbound.snapshot.state)) is not None
+        and status.is_terminal
+        for inbound, result in zip(inbounds, results, strict=True)
+    )

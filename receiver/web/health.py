@@ -19,6 +19,7 @@ from starlette.routing import Route
 from receiver import resources
 from receiver.web.http import error, respond, services
 from receiver.web.operation import operation
+from storage.engine import READ_ONLY
 
 
 @operation("Liveness", "service", ok={200: resources.Health}, public=True)
@@ -39,6 +40,8 @@ async def readyz(request: Request) -> Response:
     try:
         async with asyncio.timeout(health.database_timeout_seconds):
             async with runtime.engine.connect() as connection:
+                # read-only: on SQLite a plain BEGIN would queue for the write lock
+                await connection.execution_options(**READ_ONLY)
                 await connection.execute(text("SELECT 1"))
     except TimeoutError:
         return error(

@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver.exposition import CONTENT_TYPE
 from receiver.web.http import services
 from receiver.web.operation import operation
 
@@ -18,12 +17,12 @@ from receiver.web.operation import operation
 @operation(
     "Prometheus metrics (text exposition format)",
     "service",
-    ok={200: "text/plain"},
+    ok={200: ("text/plain", "application/openmetrics-text")},
     description="Every metric and its meaning is listed in the README (Operations).",
 )
 async def get_metrics(request: Request) -> Response:
-    body = await services(request).exposition.render()
-    return Response(body, headers={"Content-Type": CONTENT_TYPE})
+    body, content_type = await services(request).exposition.render(request.headers.get("accept"))
+    return Response(body, headers={"Content-Type": content_type})
 
 
 routes = [Route("/metrics", get_metrics, methods=["GET"])]
