@@ -45,13 +45,14 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def process_exited(pid: int) -> None:
+def process_exited(pid: int, directory: str | None = None) -> None:
     """Drop a dead process's live gauges (its counters stay: they are history).
 
     For a supervisor of several worker processes (``serve --workers N``) to call
     when a child exits, as gunicorn's ``child_exit`` hook does."""
-    if multiprocess_dir():
-        _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+    directory = directory or multiprocess_dir()
+    if directory:
+        _multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
 
 
 class DatabaseGauges:

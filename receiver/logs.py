@@ -14,8 +14,8 @@ fields bound for the current request or job with :func:`bind` (``task_id``,
 (``exc_info``), never extra lines.
 
 Noise: APScheduler logs every run of every job at INFO, so it is held at WARNING;
-httpx logs every request at INFO, which is demoted to DEBUG (visible with
-``GENHOOK_LOG_LEVEL=debug``).
+httpx logs every request it sends, and uvicorn's access log every request it
+serves, at INFO: both are demoted to DEBUG (visible with ``GENHOOK_LOG_LEVEL=debug``).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class ContextFilter(logging.Filter):
 
 
 class DemoteToDebug(logging.Filter):
-    """A logger's INFO lines become DEBUG lines (httpx's one line per request)."""
+    """A logger's INFO lines become DEBUG lines (one line per HTTP request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno == logging.INFO:
@@ -124,7 +124,7 @@ def logging_config(level: str = "info", log_format: str = "text") -> dict[str, A
             # propagate to the root handler, none of their own
             "uvicorn": {"handlers": [], "propagate": True},
             "uvicorn.error": {"handlers": [], "propagate": True},
-            "uvicorn.access": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"handlers": [], "propagate": True, "filters": ["demote"]},
             "apscheduler": {"level": "WARNING"},
             "httpx": {"filters": ["demote"]},
         },

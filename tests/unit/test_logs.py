@@ -99,6 +99,12 @@ def test_httpx_request_lines_are_debug_only(captured) -> None:
     assert line["level"] == "DEBUG"
 
 
+def test_uvicorn_access_lines_are_debug_only(captured) -> None:
+    stream = captured.configure("json")
+    logging.getLogger("uvicorn.access").info('127.0.0.1:1 - "GET /x HTTP/1.1" 200')
+    assert stream.getvalue() == ""
+
+
 def test_apscheduler_runs_are_not_logged(captured) -> None:
     stream = captured.configure("json")
     logging.getLogger("apscheduler.executors.default").info('Running job "poll"')
