@@ -131,13 +131,13 @@ class Ingestor:
         try:
             async with self._sessions() as session, session.begin():
                 results = await ingest_batch(session, [p.inbound for p in batch])
-            metrics.ingest_committed(len(batch), time.perf_counter() - began)
         except Exception:
             if len(batch) > 1:
                 log.warning("a batch of %d failed; writing its items one by one", len(batch))
             for pending in batch:
                 await self._write_alone(pending)
             return
+        metrics.ingest_committed(len(batch), time.perf_counter() - began)
         for pending, result in zip(batch, results, strict=True):
             if not pending.result.done():
                 pending.result.set_result(result)

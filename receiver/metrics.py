@@ -24,6 +24,7 @@ tasks may name freely) fall back to ``other`` past :data:`MAX_MODELS`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -131,14 +132,44 @@ SSE_STREAMS = Gauge(
 
 _known_models: set[tuple[str, str]] = set()
 
+# A child per label set, looked up once: ``labels()`` validates and locks on every
+# call, which is most of what counting costs on the callback path. Label values are
+# bounded (see the module docstring), so are these caches.
+_child = functools.lru_cache(maxsize=4096)
+
+
+@_child
+def _callbacks(provider: str, outcome: str) -> Counter:
+    return CALLBACKS.labels(provider, outcome)
+
+
+@_child
+def _transitions(provider: str, status: str, source: str) -> Counter:
+    return TRANSITIONS.labels(provider, status, source)
+
+
+@_child
+def _durations(provider: str, model: str) -> Histogram:
+    return TASK_DURATION.labels(provider, model)
+
+
+@_child
+def _requests(provider: str, endpoint: str, status: str) -> Counter:
+    return PROVIDER_REQUESTS.labels(provider, endpoint, status)
+
+
+@_child
+def _request_seconds(provider: str, endpoint: str) -> Histogram:
+    return PROVIDER_SECONDS.labels(provider, endpoint)
+
 
 def callback_received(provider: str, outcome: str) -> None:
-    CALLBACKS.labels(provider, outcome).inc()
+    _callbacks(provider, outcome).inc()
 
 
 def provider_request(provider: str, endpoint: str, status: str, seconds: float) -> None:
-    PROVIDER_REQUESTS.labels(provider, endpoint, status).inc()
-    PROVIDER_SECONDS.labels(provider, endpoint).observe(seconds)
+    _requests(provider, endpoint, status).inc()
+    _request_seconds(provider, endpoint).observe(seconds)
 
 
 def circuit(provider: str, is_open: bool) -> None:
@@ -187,17 +218,17 @@ def _forget_rolled_back(session: Session) -> None:
 def task_transitioned(session: AsyncSession, task: Task, source: str) -> None:
     """``task`` (already changed) moved to its current status; counted on commit."""
     provider, status = task.provider, task.status
-    labels = TRANSITIONS.labels(provider, status, source)
-    seconds: float | None = None
-    if Status(status).is_terminal and task.terminal_at is not None:
-        started = task.submitted_at or task.created_at
-        seconds = max((task.terminal_at - started).total_seconds(), 0.0)
-    model = _model_label(provider, task.model)
+    transitions = _transitions(provider, status, source)
+    if not (Status(status).is_terminal and task.terminal_at is not None):
+        on_commit(session, transitions.inc)
+        return
+    started = task.submitted_at or task.created_at
+    seconds = max((task.terminal_at - started).total_seconds(), 0.0)
+    durations = _durations(provider, _model_label(provider, task.model))
 
     def count() -> None:
-        labels.inc()
-        if seconds is not None:
-            TASK_DURATION.labels(provider, model).observe(seconds)
+        transitions.inc()
+        durations.observe(seconds)
 
     on_commit(session, count)
 
