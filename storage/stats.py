@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Delivery, Task
 
-SAMPLE_LIMIT = 20_000  # newest rows a window's percentiles are computed from
+SAMPLE_LIMIT = 5_000  # newest rows a window's percentiles are computed from
 
 
 async def count_tasks_by_status(session: AsyncSession) -> dict[str, int]:
