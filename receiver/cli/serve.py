@@ -29,6 +29,8 @@ from storage.claims import worker_id
 from storage.engine import create_engine
 from storage.migrate import upgrade
 
+log = logging.getLogger(__name__)
+
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 
@@ -178,9 +180,6 @@ async def ops_server(settings: Settings, services: Services) -> AsyncIterator[No
 def configure_logging(settings: Settings) -> dict[str, Any]:
     """This process's logging, from the settings; returns the config for uvicorn."""
     return logs.configure(settings.log_level, settings.log_format)
-
-
-log = logging.getLogger(__name__)
 
 
 def announce(settings: Settings, message: str) -> None:
