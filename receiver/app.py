@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from receiver.services import Services, open_services
 from receiver.settings import Settings
 from receiver.tokens import load_api_token
-from receiver.web.application import WebApp, build_app
+from receiver.web.application import WebApp, build_app, build_ops_app
 from receiver.worker import background_jobs, running_jobs
 
 log = logging.getLogger(__name__)
@@ -32,12 +32,18 @@ def create_app(settings: Settings) -> WebApp:
         async with open_services(settings) as services:
             await _reconcile_on_start(services)
             if settings.run_background:
-                async with running_jobs(background_jobs(services)):
+                jobs = background_jobs(services, kind="serve")
+                async with running_jobs(jobs, services.jobs):
                     yield services
             else:
                 yield services
 
     return build_app(settings, runtime)
+
+
+def create_ops_app(settings: Settings, services: Services) -> WebApp:
+    """Health and metrics routes on already opened services (``genhook worker``)."""
+    return build_ops_app(settings, services)
 
 
 async def _reconcile_on_start(services: Services) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from receiver import clock
+from receiver import clock, metrics
 from receiver.events import record_event
 from receiver.lifecycle import (
     Outcome,
@@ -126,6 +127,7 @@ class Ingestor:
 
     async def _write(self, batch: list[_Pending]) -> None:
         batch.sort(key=lambda p: p.inbound.task_id)
+        began = time.perf_counter()
         try:
             async with self._sessions() as session, session.begin():
                 results = await ingest_batch(session, [p.inbound for p in batch])
@@ -135,6 +137,7 @@ class Ingestor:
             for pending in batch:
                 await self._write_alone(pending)
             return
+        metrics.ingest_committed(len(batch), time.perf_counter() - began)
         for pending, result in zip(batch, results, strict=True):
             if not pending.result.done():
                 pending.result.set_result(result)
@@ -161,7 +164,12 @@ class Ingestor:
             # The only constraint a snapshot can break is the provider task id being
             # claimed by another task already: keep the body, apply nothing.
             detail = f"provider task id already belongs to another task ({exc.orig})"
-            log.warning("callback for %s kept as anomaly: %s", inbound.task_id, detail)
+            log.warning(
+                "callback for %s kept as anomaly: %s",
+                inbound.task_id,
+                detail,
+                extra={"task_id": inbound.task_id, "provider": inbound.provider},
+            )
             anomaly = Inbound(
                 task_id=inbound.task_id,
                 provider=inbound.provider,
@@ -235,18 +243,30 @@ async def _ingest_one(
     if task is None or inbound.snapshot is None:
         detail = inbound.detail if task is not None else f"no task {inbound.task_id!r}"
         log.warning(
-            "%s %s body for task %s: %s", unreadable, inbound.source, inbound.task_id, detail
+            "%s %s body for task %s: %s",
+            unreadable,
+            inbound.source,
+            inbound.task_id,
+            detail,
+            extra={"task_id": inbound.task_id, "provider": inbound.provider},
         )
         return IngestResult(unreadable, inbound.task_id, detail=detail)
 
     transition = apply(task_state(task), inbound.snapshot)
     if transition.outcome is Outcome.IGNORED:
-        log.warning("task %s: %s", task.id, transition.detail)
+        log.warning(
+            "task %s: %s",
+            task.id,
+            transition.detail,
+            extra={"task_id": task.id, "provider": task.provider},
+        )
 
     event_id: str | None = None
     if transition.changes:
         _apply_changes(task, transition.changes, now)
         session.add(task)
+        if "status" in transition.changes:
+            metrics.task_transitioned(session, task, inbound.source.value)
     if transition.event is not None:
         event_id = (await record_event(session, task, transition.event, now)).id
     return IngestResult(transition.outcome, task.id, event_id, transition.detail)

@@ -28,6 +28,7 @@ from receiver import clock
 from receiver.delivery.schedule import DeliveryStatus
 from receiver.errors import InvalidRequestError
 from receiver.lifecycle import EventType, Status
+from receiver.stats import Window
 
 __all__ = [
     "DEFAULT_PAGE",
@@ -261,3 +262,9 @@ class EventQuery(Query):
     last_event_id: Text | None = Field(
         default=None, description="resume after this event (or the Last-Event-ID header)"
     )
+
+
+class StatsQuery(Query):
+    """``GET /stats``: which window the numbers cover."""
+
+    window: Window = Field(default=Window.DAY, description="the last hour, day or week")

@@ -37,6 +37,8 @@ __all__ = [
     "ErrorBody",
     "Event",
     "Health",
+    "Held",
+    "JobStatus",
     "ProviderTiming",
     "ReplayResult",
     "Resource",
@@ -51,6 +53,8 @@ __all__ = [
     "TaskDetail",
     "TaskError",
     "TaskPage",
+    "Worker",
+    "WorkerList",
 ]
 
 
@@ -288,3 +292,39 @@ class CallbackAck(Resource):
 
     status: Outcome
     task_id: str
+
+
+class JobStatus(Resource):
+    """One background job of a worker, as its last heartbeat reported it."""
+
+    name: str
+    every_seconds: float
+    last_ok_at: datetime | None = Field(description="end of its last successful run")
+    last_error: str | None = Field(description="what its last failed run raised")
+    last_error_at: datetime | None
+
+
+class Held(Resource):
+    """Rows a worker holds leases on right now (work in progress)."""
+
+    tasks: int = Field(description="tasks being polled")
+    deliveries: int = Field(description="webhooks being sent")
+    assets: int = Field(description="images being downloaded")
+
+
+class Worker(Resource):
+    """A live process running background jobs."""
+
+    id: str = Field(description="host:pid, the name it holds leases under")
+    kind: str = Field(description="serve (web and jobs) or worker (jobs only)")
+    hostname: str
+    pid: int
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
+    jobs: list[JobStatus]
+    holds: Held
+
+
+class WorkerList(Resource):
+    workers: list[Worker]

@@ -27,6 +27,8 @@ from receiver.delivery.deliveries import Deliveries
 from receiver.delivery.dispatcher import Dispatcher
 from receiver.delivery.subscribers import Subscribers
 from receiver.errors import DatabaseSetupError, MigrationRequiredError
+from receiver.exposition import Exposition
+from receiver.heartbeat import Heartbeat, JobBoard
 from receiver.ingest import Ingestor
 from receiver.poller import Poller
 from receiver.pressure import ProviderPressure
@@ -60,6 +62,8 @@ class Services:
     deliveries: Deliveries
     stream: EventStream
     dispatch_nudge: asyncio.Event  # set when events were committed: deliver them now
+    jobs: JobBoard  # this process's background jobs and their runs (empty: none run here)
+    exposition: Exposition  # what /metrics answers
 
     def events_committed(self) -> None:
         """What every writer calls after a commit that wrote events."""
@@ -114,6 +118,11 @@ class Services:
             rng=rng,
         )
 
+    def heartbeat(self, *, worker_id: str, kind: str) -> Heartbeat:
+        return Heartbeat(
+            self.sessions, self.jobs, self.settings.health, worker_id=worker_id, kind=kind
+        )
+
     def mirror(self, *, holder: str | None = None, rng: random.Random | None = None) -> Mirror:
         return Mirror(
             self.sessions,
@@ -161,6 +170,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     deliveries=Deliveries(sessions),
                     stream=EventStream(sessions, settings.events),
                     dispatch_nudge=dispatch_nudge,
+                    jobs=JobBoard(),
+                    exposition=Exposition(sessions, cache_seconds=settings.metrics.cache_seconds),
                 )
             finally:
                 await ingestor.aclose()

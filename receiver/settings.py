@@ -222,6 +222,44 @@ class AssetsSettings(Section):
     concurrency: int = Field(default=4, gt=0, description="parallel downloads per pass")
 
 
+class MetricsSettings(Section):
+    """The Prometheus exposition (``receiver.metrics``)."""
+
+    cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="how long the database-derived gauges (tasks by status, pending "
+        "deliveries, dead letters) are reused between scrapes",
+    )
+    port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="`genhook worker`: serve /metrics, /healthz and /readyz on this port",
+    )
+    host: str = Field(default="127.0.0.1", description="`genhook worker`: the metrics address")
+
+
+class HealthSettings(Section):
+    """Readiness and heartbeats (``receiver.heartbeat``, ``/readyz``)."""
+
+    heartbeat_seconds: float = Field(
+        default=10, gt=0, description="how often a process running background jobs says it lives"
+    )
+    live_after_missed: int = Field(
+        default=3, ge=1, description="missed heartbeats after which a worker is no longer listed"
+    )
+    database_timeout_seconds: float = Field(
+        default=2, gt=0, description="/readyz: how long the database may take to answer"
+    )
+    job_grace_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="/readyz: how late a background job may be (beyond three of its "
+        "intervals) before the process reports not ready",
+    )
+
+
 class Settings(BaseSettings):
     """genhook's configuration. Field names map to ``GENHOOK_<NAME>``."""
 
@@ -261,6 +299,9 @@ class Settings(BaseSettings):
         default=DEFAULT_PORT, ge=0, le=65535, description="port `genhook serve` binds"
     )
     log_level: str = Field(default="info", description="uvicorn and genhook log level")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="log lines as readable text, or one JSON object each"
+    )
 
     callback_max_body: int = Field(
         default=256 * 1024, gt=0, description="largest callback body accepted (bytes)"
@@ -291,6 +332,8 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     events: EventsSettings = EventsSettings()
     assets: AssetsSettings = AssetsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    health: HealthSettings = HealthSettings()
     apimodels: ApimodelsSettings = ApimodelsSettings()
     apimall: ApimallSettings = ApimallSettings()
     apimart: ApimartSettings = ApimartSettings()
@@ -303,6 +346,8 @@ class Settings(BaseSettings):
         "dispatch",
         "events",
         "assets",
+        "metrics",
+        "health",
         *PROVIDERS,
     )
 

@@ -22,6 +22,7 @@ from storage.models import (
     Snapshot,
     Subscriber,
     Task,
+    Worker,
 )
 
 
@@ -166,3 +167,27 @@ def _subscriber_fields(row: Subscriber) -> dict[str, object]:
         "rotating_until": row.previous_secret_expires_at if row.previous_secret else None,
         "created_at": row.created_at,
     }
+
+
+def worker(row: Worker, holds: dict[str, int]) -> resources.Worker:
+    jobs = [
+        resources.JobStatus(
+            name=name,
+            every_seconds=float(job.get("every_seconds") or 0),
+            last_ok_at=job.get("last_ok_at"),
+            last_error=job.get("last_error"),
+            last_error_at=job.get("last_error_at"),
+        )
+        for name, job in sorted(row.jobs.items())
+    ]
+    return resources.Worker(
+        id=row.id,
+        kind=row.kind,
+        hostname=row.hostname,
+        pid=row.pid,
+        version=row.version,
+        started_at=row.started_at,
+        heartbeat_at=row.heartbeat_at,
+        jobs=jobs,
+        holds=resources.Held(**holds),
+    )

@@ -1,5 +1,5 @@
 """The tables: tasks, the inbox of snapshots, the outbox of events, downstream
-deliveries, and the mirrored result images (assets).
+deliveries, the mirrored result images (assets), and the live workers.
 
 Schema changes go through Alembic (``storage/migrations``); these classes and the
 migrations must agree, which ``tests/integration/test_migrations.py`` checks.
@@ -42,6 +42,7 @@ class Task(SQLModel, table=True):
         UniqueConstraint("idempotency_key", name="uq_tasks_idempotency_key"),
         Index("ix_tasks_next_poll_at", "next_poll_at"),
         Index("ix_tasks_status", "status"),
+        Index("ix_tasks_created_at", "created_at"),
     )
 
     id: str = Field(default_factory=new_task_id, primary_key=True, max_length=40)
@@ -175,6 +176,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_deliveries_next_attempt_at", "next_attempt_at"),
         Index("ix_deliveries_task_subscriber", "task_id", "subscriber_id", "id"),
         Index("ix_deliveries_subscriber", "subscriber_id", "id"),
+        Index("ix_deliveries_status", "status"),
+        Index("ix_deliveries_created_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -251,3 +254,24 @@ class Asset(SQLModel, table=True):
     lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Worker(SQLModel, table=True):
+    """A process running background jobs, as its last heartbeat described it.
+
+    ``id`` is the lease holder name it claims work with (``host:pid``), so what it
+    holds is found by that name in the claimable tables. ``jobs`` maps each job's
+    name to ``{"every_seconds", "last_ok_at", "last_error"}``. A row whose
+    ``heartbeat_at`` is old belongs to a process that died; a clean stop deletes it.
+    """
+
+    __tablename__ = "workers"
+
+    id: str = Field(primary_key=True, max_length=100)
+    kind: str = Field(max_length=16)
+    hostname: str = Field(max_length=255)
+    pid: int
+    version: str = Field(max_length=40)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime)
+    jobs: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from receiver.cli import demo, serve, simulate, tasks, watch
+from receiver.cli import demo, serve, simulate, tasks, watch, workers
 from receiver.cli.delivery import deliveries_app, subscribers_app
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app.command()(tasks.providers)
 app.command()(watch.watch)
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(deliveries_app, name="deliveries")
+app.command()(workers.workers)
 app.command()(demo.demo)
 app.command(help="Run the provider simulator: all three gateways, no keys, no internet.")(
     simulate.simulate

@@ -2,22 +2,30 @@
 
 They run locally, on the settings of this machine. The web stack, the database
 layer and the scheduler are imported inside the commands, so ``genhook --help``
-and the commands that only talk to a server never pay for them.
+and the commands that only talk to a server never pay for them. Both long-running
+processes set up logging first (:mod:`receiver.logs`), so that with
+``GENHOOK_LOG_FORMAT=json`` every line they write is a JSON object: the start-up
+banner and a refusal to start are log records then, not console text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from receiver.cli.runner import err, fail, load_settings
 
 if TYPE_CHECKING:
+    from receiver.services import Services
     from receiver.settings import Settings
+
+log = logging.getLogger(__name__)
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -41,16 +49,17 @@ def serve(
     from receiver.tokens import load_api_token
 
     settings = load_settings(host=host, port=port, run_background=background)
-    configure_logging(settings)
+    log_config = configure_logging(settings)
     token, generated = load_api_token(settings)
     settings = settings.updated(api_token=token)
     for line in startup_lines(settings, generated=generated):
-        err.print(line, highlight=False, soft_wrap=True)
+        announce(settings, line)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=log_config,  # applied by uvicorn in every process it starts
         access_log=False,
     )
 
@@ -64,6 +73,7 @@ def startup_lines(settings: Settings, *, generated: bool) -> list[str]:
         f"api:       {local} (GENHOOK_URL for the CLI and the Python client)",
         f"callbacks: {settings.resolved_public_url}/callbacks/<provider>/<token>",
         f"database:  {redacted(settings.resolved_database_url)}",
+        f"metrics:   {local}/metrics",
     ]
     if generated:
         assert settings.api_token is not None
@@ -80,37 +90,111 @@ def startup_lines(settings: Settings, *, generated: bool) -> list[str]:
     return lines
 
 
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="also serve /metrics, /healthz and /readyz on this port [GENHOOK_METRICS_PORT]"
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None, typer.Option(help="address for --metrics-port [GENHOOK_METRICS_HOST]")
+    ] = None,
+) -> None:
     """Run the background jobs without a web server (the Procfile `worker`)."""
     from receiver.errors import GenhookError
     from receiver.services import open_services
+    from receiver.tokens import load_api_token
     from receiver.worker import background_jobs, running_jobs
     from storage.claims import worker_id
 
-    settings = load_settings()
+    settings = load_settings(metrics_port=metrics_port, metrics_host=metrics_host)
     configure_logging(settings)
+    if settings.metrics.port is not None:  # its /metrics needs the API token too
+        token, _ = load_api_token(settings)
+        settings = settings.updated(api_token=token)
 
     async def main() -> None:
-        async with open_services(settings) as services, running_jobs(background_jobs(services)):
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
-            err.print(f"worker {worker_id()} running; Ctrl-C to stop")
-            await stop.wait()
+        async with open_services(settings) as services:
+            jobs = background_jobs(services, kind="worker")
+            async with running_jobs(jobs, services.jobs), ops_server(settings, services):
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, stop.set)
+                announce(settings, f"worker {worker_id()} running; Ctrl-C to stop")
+                await stop.wait()
 
     try:
         asyncio.run(main())
     except GenhookError as exc:
-        raise fail(str(exc)) from None
+        refuse(settings, str(exc), 1)
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+@contextlib.asynccontextmanager
+async def ops_server(settings: Settings, services: Services) -> AsyncIterator[None]:
+    """``--metrics-port``: health and metrics over HTTP for the block's duration."""
+    if settings.metrics.port is None:
+        yield
+        return
+    import uvicorn
+
+    from receiver.app import create_ops_app
+    from receiver.errors import ConfigurationError
+
+    class EmbeddedServer(uvicorn.Server):
+        """uvicorn inside a process that handles its own signals (the worker's)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
+
+    config = uvicorn.Config(
+        create_ops_app(settings, services),
+        host=settings.metrics.host,
+        port=settings.metrics.port,
+        log_config=None,  # this process's logging is set up already
+        access_log=False,
+        lifespan="off",
     )
-    # APScheduler logs every run of every job at INFO: several lines a second.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    server = EmbeddedServer(config)
+    task = asyncio.create_task(server.serve(), name="genhook-metrics-server")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # the bind failed: say why
+                raise ConfigurationError("the metrics server stopped before it started")
+            await asyncio.sleep(0.01)
+        announce(
+            settings, f"metrics:   http://{settings.metrics.host}:{settings.metrics.port}/metrics"
+        )
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def configure_logging(settings: Settings) -> dict[str, Any]:
+    """This process's logging, from the settings; returns the config for uvicorn."""
+    from receiver import logs
+
+    return logs.configure(settings.log_level, settings.log_format)
+
+
+def announce(settings: Settings, message: str) -> None:
+    """A start-up line: console text, or a log record when logs are JSON."""
+    if settings.log_format == "json":
+        log.info(message)
+    else:
+        err.print(message, highlight=False, soft_wrap=True)
+
+
+def refuse(settings: Settings, message: str, code: int) -> NoReturn:
+    """Stop with ``message`` (exit ``code``), as a log record when logs are JSON."""
+    if settings.log_format == "json":
+        log.critical(message)
+        raise typer.Exit(code)
+    raise fail(message, code)
 
 
 @db_app.command("upgrade")

@@ -121,6 +121,10 @@ class AsyncGenhook:
         """Settle an unconfirmed submission by hand."""
         return await self._call(calls.settle(task_id, outcome))
 
+    async def workers(self) -> list[resources.Worker]:
+        """The live processes running background jobs, with what each holds."""
+        return (await self._call(calls.workers())).workers
+
     async def tasks(
         self,
         *,

@@ -55,6 +55,10 @@ def get(task_id: str) -> Call[resources.TaskDetail]:
     return Call("GET", f"/api/tasks/{task_id}", parse_with(resources.TaskDetail), repeatable=True)
 
 
+def workers() -> Call[resources.WorkerList]:
+    return Call("GET", "/api/workers", parse_with(resources.WorkerList), repeatable=True)
+
+
 def stuck(limit: int) -> Call[resources.StuckTaskList]:
     params = query(limit=limit)
     return Call(

@@ -119,6 +119,10 @@ class Genhook:
         """Settle an unconfirmed submission by hand."""
         return self._call(calls.settle(task_id, outcome))
 
+    def workers(self) -> list[resources.Worker]:
+        """The live processes running background jobs, with what each holds."""
+        return self._call(calls.workers()).workers
+
     def tasks(
         self,
         *,

@@ -65,7 +65,9 @@ class ApimodelsAdapter(HttpAdapter):
     ) -> CreateResult:
         """Submit; ``idempotency_key`` is unused (apimodels has no such header)."""
         body = {**request, "callback_url": callback_url} if callback_url else request
-        document = await self.http.request("POST", GENERATIONS_PATH, json=body, idempotent=False)
+        document = await self.http.request(
+            "POST", GENERATIONS_PATH, endpoint="create", json=body, idempotent=False
+        )
         data = as_object(document.get("data"))
         task_id = optional_text(data.get("taskId"))
         if task_id is None:
@@ -80,7 +82,11 @@ class ApimodelsAdapter(HttpAdapter):
 
     async def fetch(self, provider_task_id: str) -> TaskSnapshot:
         document = await self.http.request(
-            "GET", GENERATIONS_PATH, params={"task_id": provider_task_id}, idempotent=True
+            "GET",
+            GENERATIONS_PATH,
+            endpoint="status",
+            params={"task_id": provider_task_id},
+            idempotent=True,
         )
         data = as_object(document.get("data"))
         state = _state(data)

@@ -6,8 +6,9 @@ is built (``GENHOOK_API_TOKEN``, or the one generated into the data dir, see
 server can expose the API by accident. Callback routes are not covered: their URL
 token is their credential.
 
-The dashboard (``/``, ``/tasks/...``) and the mirrored images (``/assets/...``) are
-covered too. A browser proves the token with the dashboard's session cookie
+The dashboard (``/``, ``/tasks/...``, ``/stats``), the mirrored images
+(``/assets/...``) and the Prometheus metrics (``/metrics``) are covered too. A
+browser proves the token with the dashboard's session cookie
 (``receiver.web.dashboard.session``), which counts for reads only; a page load
 without it is sent to ``/login`` (or follows the login link the server printed,
 ``/login?token=...``).
@@ -26,7 +27,7 @@ from receiver.web.dashboard.session import COOKIE, cookie_grants
 from receiver.web.http import error
 
 PROTECTED_PREFIXES = ("/api/", "/assets/", "/tasks/")
-PROTECTED_PATHS = ("/",)
+PROTECTED_PATHS = ("/", "/metrics", "/stats")
 
 
 class AdminAuthMiddleware:

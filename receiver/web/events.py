@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from receiver import metrics
 from receiver.errors import EventNotFoundError, TaskNotFoundError
 from receiver.params import EventQuery
 from receiver.stream import EventFilter
@@ -50,10 +51,11 @@ async def get_events(request: Request) -> Response:
         return error(400, exc.code, f"{exc}: cannot resume after it")
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        async for event in runtime.stream.follow(position, filters):
-            yield ServerSentEvent(
-                data=orjson.dumps(event.payload).decode(), id=event.id, event=event.type
-            )
+        with metrics.sse_stream():
+            async for event in runtime.stream.follow(position, filters):
+                yield ServerSentEvent(
+                    data=orjson.dumps(event.payload).decode(), id=event.id, event=event.type
+                )
 
     return EventSourceResponse(events(), ping=PING_SECONDS)
 

@@ -67,6 +67,7 @@ async def seed(world: Simulated) -> dict[str, Any]:
     )
     world.sim.configure(server_error_rate=0.0)
     assert lost.status == "submitting"
+    await services.heartbeat(worker_id="seed:1", kind="worker").beat()  # a live worker
     return {
         "unconfirmed_task_id": lost.id,
         "callback_token": waiting["callback_url"].rsplit("/", 1)[1],
@@ -86,6 +87,11 @@ def calls(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/healthz", {}),
         ("GET", "/readyz", {}),
         ("GET", "/openapi.json", {}),
+        ("GET", "/metrics", {}),
+        ("GET", "/metrics", {"headers": {"Accept": "application/openmetrics-text;version=1.0.0"}}),
+        ("GET", "/api/workers", {}),
+        ("GET", "/stats", {}),
+        ("GET", "/stats", {"query": {"window": "hour"}}),
         ("GET", "/api/tasks", {"query": {"limit": 1}}),
         ("GET", "/api/tasks", {"query": {"status": "bogus"}}),
         ("GET", "/api/tasks/{task_id}", {"path_parameters": {"task_id": task}}),
@@ -267,3 +273,6 @@ async def test_every_route_answers_as_documented(world: Simulated) -> None:
     }
     assert documented == set(statuses)
     assert statuses[("POST", "/callbacks/{provider}/{token}")] == [200, 401]
+    assert statuses[("GET", "/metrics")] == [200, 200]
+    assert statuses[("GET", "/api/workers")] == [200]
+    assert statuses[("GET", "/stats")] == [200, 200]

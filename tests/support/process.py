@@ -66,10 +66,20 @@ def shell_env(server_env: dict[str, str]) -> dict[str, str]:
 @contextlib.contextmanager
 def genhook_server(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``genhook serve`` in its own process, ready when ``/healthz`` answers."""
+    with genhook_process(["serve"], env, log, f"http://127.0.0.1:{env['GENHOOK_PORT']}") as p:
+        yield p
+
+
+@contextlib.contextmanager
+def genhook_process(
+    args: list[str], env: dict[str, str], log: Path, ready_url: str, *, path: str = "/healthz"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``genhook ARGS...`` in its own process (stdout and stderr to ``log``), ready when
+    ``ready_url + path`` answers 200; terminated (SIGTERM) at the end of the block."""
     with log.open("wb") as log_file:
-        process = subprocess.Popen([GENHOOK, "serve"], env=env, stdout=log_file, stderr=log_file)
+        process = subprocess.Popen([GENHOOK, *args], env=env, stdout=log_file, stderr=log_file)
         try:
-            wait_healthy(f"http://127.0.0.1:{env['GENHOOK_PORT']}", process, log)
+            wait_healthy(ready_url, process, log, path=path)
             yield process
         finally:
             if process.poll() is None:

@@ -27,6 +27,8 @@ PURE = (
     "receiver.providers.retry",
     "receiver.resources",
     "receiver.params",
+    "receiver.stats",
+    "receiver.web.dashboard.charts",
 )
 IO_LIBRARIES = ("sqlalchemy", "sqlmodel", "httpx", "starlette", "asyncpg", "aiosqlite", "storage")
 

@@ -67,7 +67,7 @@ templates.env.globals.update(
 )
 
 
-def _render(
+def render_page(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> Response:
     context = {"now": clock.utcnow(), "ago": present.ago_text, **context}
@@ -105,7 +105,7 @@ async def index(request: Request) -> Response:
         )
         newest_event_id = newest.first()
     rows = [present.task_row(t, thumbnails.get(t.id)) for t in tasks]
-    return _render(
+    return render_page(
         request,
         "index.html",
         {
@@ -129,12 +129,12 @@ async def task_page(request: Request) -> Response:
         await session.connection(execution_options=READ_ONLY)
         task = await session.get(Task, task_id)
         if task is None:
-            return _render(request, "not_found.html", {"task_id": task_id}, 404)
+            return render_page(request, "not_found.html", {"task_id": task_id}, 404)
         snapshots = await snapshots_for(session, task_id)
         events = await events_for(session, task_id)
         deliveries = await deliveries_for(session, task_id)
         assets = await assets_for(session, task_id)
-    return _render(
+    return render_page(
         request,
         "task.html",
         {
@@ -165,7 +165,7 @@ async def task_row(request: Request) -> Response:
             return Response("no such task", 404, media_type="text/plain")
         thumbnails = await stored_assets_for(session, [task_id])
     row = present.task_row(task, thumbnails.get(task_id))
-    return _render(request, "_row.html", {"row": row})
+    return render_page(request, "_row.html", {"row": row})
 
 
 @operation(
@@ -178,7 +178,7 @@ async def login_page(request: Request) -> Response:
     target = safe_next(request.query_params.get("next"))
     given = request.query_params.get("token")
     if given is None:
-        return _render(request, "login.html", {"next": target})
+        return render_page(request, "login.html", {"next": target})
     return _signed_in(request, given, target)
 
 
@@ -209,7 +209,7 @@ def _signed_in(request: Request, given: str, target: str) -> Response:
     assert token is not None  # resolved before the app is built (receiver.app)
     expected = token.get_secret_value()
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        return _render(request, "login.html", {"next": target, "failed": True}, 401)
+        return render_page(request, "login.html", {"next": target, "failed": True}, 401)
     response = RedirectResponse(target, 303)
     response.set_cookie(
         COOKIE,
