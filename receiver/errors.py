@@ -21,7 +21,9 @@ Hierarchy::
     │   ├── NoCallbacksError          a callback URL for a provider that never calls back
     │   ├── SubmissionRefusedError    our validation refused a job (a failed task is kept)
     │   ├── TrackRefusedError         the provider does not know the task to adopt
-    │   └── AlreadyTrackedError
+    │   ├── AlreadyTrackedError
+    │   ├── IdempotencyKeyReusedError the same Idempotency-Key with another request
+    │   └── NotSettleableError        settle asked of a task that is no unconfirmed submission
     ├── NotFoundError
     │   ├── TaskNotFoundError
     │   ├── SubscriberNotFoundError
@@ -34,6 +36,13 @@ Hierarchy::
     │   ├── AssetRefusedError         final: not an image we keep
     │   │   └── NotAnImageError
     │   └── AssetFetchFailedError     worth retrying
+    ├── ApiError                      the Python client got an error answer (receiver.client)
+    │   ├── ApiRequestError           400/409/413/422: refused as sent (field, code)
+    │   │   └── ConflictError         409: already tracked, key reused, not settleable
+    │   ├── ApiNotFoundError          404 (also a NotFoundError)
+    │   └── UnauthorizedError         401: no token, or the wrong one
+    ├── UnavailableError              no genhook server answered, or it stayed 503
+    ├── ClientTimeoutError            a request or a wait ran out of time (a TimeoutError)
     ├── ProviderError                 (receiver.providers.errors: its own subtree,
     │   ├── MalformedCallbackError     where each class says whether a retry helps)
     │   ├── ProviderValidationError
@@ -47,19 +56,27 @@ translates them where it meets them.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AlreadyTrackedError",
+    "ApiError",
+    "ApiNotFoundError",
+    "ApiRequestError",
     "AssetError",
     "AssetFetchFailedError",
     "AssetRefusedError",
     "BodyTooLargeError",
+    "ClientTimeoutError",
     "ConfigurationError",
+    "ConflictError",
     "DatabaseError",
     "DatabaseSetupError",
     "DatabaseUnavailableError",
     "DeliveryNotFoundError",
     "EventNotFoundError",
     "GenhookError",
+    "IdempotencyKeyReusedError",
     "InvalidRequestError",
     "InvalidSubscriberError",
     "InvalidTokenError",
@@ -68,12 +85,15 @@ __all__ = [
     "NoCallbacksError",
     "NotAnImageError",
     "NotFoundError",
+    "NotSettleableError",
     "RequestError",
     "SubmissionRefusedError",
     "SubscriberNotFoundError",
     "TargetRefusedError",
     "TaskNotFoundError",
     "TrackRefusedError",
+    "UnauthorizedError",
+    "UnavailableError",
     "UnknownProviderError",
 ]
 
@@ -191,6 +211,30 @@ class AlreadyTrackedError(RequestError):
         self.provider_task_id = provider_task_id
 
 
+class IdempotencyKeyReusedError(RequestError):
+    """An ``Idempotency-Key`` already used for a different request: reusing a key for
+    another job would make retries ambiguous, so it is refused, not guessed."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, key: str, task_id: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was used for a different request (task {task_id}); "
+            "use a new key for a new job"
+        )
+        self.task_id = task_id
+
+
+class NotSettleableError(RequestError):
+    """Only a ``submitting`` task whose create is not in flight can be settled by hand."""
+
+    code = "not_settleable"
+
+    def __init__(self, task_id: str, why: str) -> None:
+        super().__init__(f"task {task_id} cannot be settled: {why}")
+        self.task_id = task_id
+
+
 class NotFoundError(GenhookError):
     code = "not_found"
 
@@ -279,3 +323,69 @@ class NotAnImageError(AssetRefusedError):
 
 class AssetFetchFailedError(AssetError):
     """The download failed in a way a later attempt may not (network, 5xx, 429...)."""
+
+
+class ApiError(GenhookError):
+    """A genhook server answered with an error (raised by :mod:`receiver.client`).
+
+    ``status`` is the HTTP status; ``code``, ``message``, ``field`` and ``task_id``
+    come from the answer's ``{"error": {...}}``, so a program can act on them.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.task_id = task_id
+
+    def __str__(self) -> str:
+        return f"{self.message} (field {self.field})" if self.field else self.message
+
+
+class ApiRequestError(ApiError, RequestError):
+    """400, 409, 413 or 422: the server refused the request as sent."""
+
+
+class ConflictError(ApiRequestError):
+    """409: it conflicts with what the server holds (a task tracked already, an
+    Idempotency-Key used for another request, a task that cannot be settled)."""
+
+
+class ApiNotFoundError(ApiError, NotFoundError):
+    """404: no such task, subscriber, delivery or event."""
+
+
+class UnauthorizedError(ApiError):
+    """401: the token is missing or wrong (``GENHOOK_API_TOKEN``)."""
+
+
+class UnavailableError(GenhookError):
+    """No genhook server answered at the URL, or it stayed unavailable (503) for
+    longer than the client's retry bound."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class ClientTimeoutError(GenhookError, TimeoutError):
+    """A request got no answer in time, or ``wait`` ran out before the task finished
+    (then ``task`` is the task as it stood)."""
+
+    code = "timed_out"
+
+    def __init__(self, message: str, *, task: Any = None) -> None:
+        super().__init__(message)
+        self.task = task

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -21,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from receiver import clock
+from receiver import clock, metrics
 from receiver.lifecycle import Outcome
 from receiver.writes import Inbound, IngestResult, Written, write_batch
 from storage.engine import SessionFactory
@@ -112,6 +113,7 @@ class Ingestor:
 
     async def _write(self, batch: list[_Pending]) -> None:
         batch.sort(key=lambda p: p.inbound.task_id)
+        began = time.perf_counter()
         try:
             written = await self._writer.write(
                 [p.inbound for p in batch], unreadable=Outcome.QUARANTINED
@@ -122,6 +124,7 @@ class Ingestor:
             for pending in batch:
                 await self._write_alone(pending)
             return
+        metrics.ingest_committed(len(batch), time.perf_counter() - began)
         for pending, result in zip(batch, written.results, strict=True):
             if not pending.result.done():
                 pending.result.set_result(result)
@@ -143,7 +146,12 @@ class Ingestor:
             # The only constraint a snapshot can break is the provider task id being
             # claimed by another task already: keep the body, apply nothing.
             detail = f"provider task id already belongs to another task ({exc.orig})"
-            log.warning("callback for %s kept as anomaly: %s", inbound.task_id, detail)
+            log.warning(
+                "callback for %s kept as anomaly: %s",
+                inbound.task_id,
+                detail,
+                extra={"task_id": inbound.task_id, "provider": inbound.provider},
+            )
             anomaly = replace(inbound, snapshot=None, detail=detail)
             written = await self._writer.write([anomaly], unreadable=Outcome.ANOMALY)
         [result] = written.results
@@ -186,6 +194,8 @@ async def _write_in(
     written = await session.run_sync(write)
     for topic in written.topics:
         mark(session, topic)
+    for count in written.counts:
+        metrics.on_commit(session, count)
     return written
 
 
@@ -204,4 +214,6 @@ class SqliteThreadWriter:
         )
         if written.topics:
             self._on_commit(written.topics)
+        for count in written.counts:  # committed: what a session does after its commit
+            count()
         return written

@@ -14,6 +14,8 @@ Rules (ARCHITECTURE.md, "Domain"):
   fill fields that are still empty;
 * terminal statuses are absorbing; a *different* terminal report afterwards is kept as
   an anomaly (recorded on the task, one ``task.anomaly`` event), never applied;
+* what the job asked for (``model``, ``request``) is only ever filled in, never
+  replaced: a task genhook did not submit learns it from the provider's callback;
 * provider vocabularies are mapped by :func:`normalize_state`; an unknown state
   changes nothing.
 """
@@ -150,6 +152,10 @@ class TaskSnapshot:
     provider_cost_ms: int | None = None
     result_expires_at: datetime | None = None
     observed_at: datetime | None = None
+    # What the job asked for, as the provider echoes it (callbacks carry it): it
+    # fills a task that lacks it (created elsewhere), never replaces what we sent.
+    model: str | None = None
+    request: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +177,8 @@ class TaskState:
     terminal_at: datetime | None = None
     last_source: Source | None = None
     anomalies: tuple[str, ...] = ()
+    model: str | None = None
+    request: Mapping[str, Any] | None = None
 
     def evolve(self, changes: Mapping[str, Any]) -> TaskState:
         """A copy with ``changes`` applied (what the storage layer does to its row)."""
@@ -207,6 +215,8 @@ _FILLABLE = (
     "provider_cost_ms",
     "result_expires_at",
 )
+# Filled when empty, whatever the rank, and never overwritten even by an applied report.
+_FILL_ONLY = ("model", "request")
 
 
 def apply(task: TaskState, snapshot: TaskSnapshot) -> Transition:
@@ -244,11 +254,13 @@ def apply(task: TaskState, snapshot: TaskSnapshot) -> Transition:
             detail=anomaly,
         )
 
+    asked = _fill_empty(task, {name: getattr(snapshot, name) for name in _FILL_ONLY})
     if RANK[new_status] <= RANK[task.status]:
         outcome = Outcome.DUPLICATE if new_status == task.status else Outcome.STALE
-        return Transition(outcome, changes=_fill_empty(task, reported))
+        return Transition(outcome, changes={**_fill_empty(task, reported), **asked})
 
     changes: dict[str, Any] = {name: value for name, value in reported.items() if _has_value(value)}
+    changes.update(asked)
     changes["status"] = new_status
     changes["last_source"] = snapshot.source
     if new_status.is_terminal:
@@ -275,4 +287,4 @@ def _fill_empty(task: TaskState, reported: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _has_value(value: Any) -> bool:
-    return value is not None and value != ()
+    return value is not None and value != () and value != {}

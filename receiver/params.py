@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -27,19 +28,27 @@ from receiver import clock
 from receiver.delivery.schedule import DeliveryStatus
 from receiver.errors import InvalidRequestError
 from receiver.lifecycle import EventType, Status
+from receiver.stats import Window
 
 __all__ = [
     "DEFAULT_PAGE",
+    "IDEMPOTENCY_KEY_PATTERN",
     "MAX_ID",
     "MAX_PAGE",
     "CallbackUrlBody",
     "DeliveryQuery",
+    "DisableBody",
     "EventQuery",
     "ReplayBody",
     "RotateBody",
+    "SettleBody",
+    "Settlement",
+    "StuckQuery",
     "SubmitBody",
     "SubscriberBody",
+    "SubscriberQuery",
     "TaskQuery",
+    "TaskWebhookBody",
     "TrackBody",
     "parse_event_types",
     "parse_since",
@@ -49,6 +58,7 @@ MAX_PAGE = 200
 DEFAULT_PAGE = 50
 MAX_ID = 2**31 - 1  # integer ids are 32-bit on PostgreSQL
 TASK_ID_PATTERN = r"^tsk_[0-9A-HJKMNP-TV-Z]{26}$"  # tsk_ + ULID (Crockford base32)
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"  # printable ASCII, no spaces (UUIDs...)
 EVENT_TYPES: tuple[str, ...] = tuple(e.value for e in EventType)
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -133,11 +143,38 @@ class CallbackUrlBody(BaseModel):
     provider: str
 
 
+class TaskWebhookBody(Body):
+    """Where to send this one task's events, signed like a subscriber's."""
+
+    url: str
+    events: EventTypes = Field(default_factory=list, description="empty: every type")
+    secret: str | None = Field(
+        default=None, description="whsec_<base64> to sign with; default: generated"
+    )
+
+
 class SubmitBody(Body):
     provider: str
     model: str = Field(min_length=1)
     prompt: str
     params: dict[str, Any] = Field(default_factory=dict)
+    webhook: TaskWebhookBody | None = Field(
+        default=None, description="call this URL with the task's events (a per-task subscriber)"
+    )
+
+
+class Settlement(StrEnum):
+    """An operator's word on an unconfirmed create (``POST /api/tasks/{id}/settle``)."""
+
+    FAILED = "failed"  # the provider has no such job: record the task as failed
+    RESUBMIT = "resubmit"  # the provider has no such job: create it (again)
+
+
+class SettleBody(Body):
+    outcome: Settlement = Field(
+        description="failed: record the task as failed; resubmit: create it at the provider "
+        "again (you checked that the provider has no such job)"
+    )
 
 
 class TrackBody(Body):
@@ -150,6 +187,10 @@ class SubscriberBody(Body):
     url: str
     event_types: EventTypes = Field(default_factory=list, description="empty: every type")
     secret: str | None = None
+
+
+class DisableBody(Body):
+    reason: str | None = Field(default=None, max_length=500, description="kept on the subscriber")
 
 
 class RotateBody(Body):
@@ -170,6 +211,20 @@ class ReplayBody(Body):
         if value is not None:
             parse_since(value, clock.utcnow())  # raises ValueError with a clear message
         return value
+
+
+class StuckQuery(Query):
+    """``GET /api/tasks/stuck`` and ``genhook tasks --stuck``."""
+
+    limit: Limit = DEFAULT_PAGE
+
+
+class SubscriberQuery(Query):
+    """``GET /api/subscribers``."""
+
+    task_id: Text | None = Field(
+        default=None, description="that task's webhooks instead of the subscribers for all tasks"
+    )
 
 
 class TaskQuery(Query):
@@ -207,3 +262,9 @@ class EventQuery(Query):
     last_event_id: Text | None = Field(
         default=None, description="resume after this event (or the Last-Event-ID header)"
     )
+
+
+class StatsQuery(Query):
+    """``GET /stats``: which window the numbers cover."""
+
+    window: Window = Field(default=Window.DAY, description="the last hour, day or week")

@@ -30,11 +30,11 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from receiver import clock
+from receiver import clock, metrics
 from receiver.cadence import Cadence, PollOutcome, next_poll_at, next_poll_delay
-from receiver.ingest import Inbound, ingest_batch, ingest_in_session
-from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot
-from receiver.pressure import ProviderPressure
+from receiver.ingest import Inbound, IngestResult, ingest_batch, ingest_in_session
+from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot, normalize_state
+from receiver.pressure import CircuitState, ProviderPressure
 from receiver.providers.base import ProviderAdapter
 from receiver.providers.errors import ProviderCallError, ProviderRateLimitedError
 from receiver.settings import PollSettings
@@ -141,16 +141,27 @@ class Poller:
         except ProviderRateLimitedError as exc:
             report.failed_calls += 1
             self._pressure.record_rate_limit(provider, exc.retry_after, now)
-            log.warning("%s rate-limited the poller; waiting %ss", provider, exc.retry_after)
+            log.warning(
+                "%s rate-limited the poller; waiting %ss",
+                provider,
+                exc.retry_after,
+                extra={"provider": provider},
+            )
             await self._defer_after_error(provider, pollable, now, report)
             return
         except ProviderCallError as exc:
             report.failed_calls += 1
             self._pressure.record_failure(provider, now)
-            log.warning("polling %s failed (%s); backing off", provider, exc)
+            metrics.circuit(
+                provider, self._pressure.state(provider, now) is not CircuitState.CLOSED
+            )
+            log.warning(
+                "polling %s failed (%s); backing off", provider, exc, extra={"provider": provider}
+            )
             await self._defer_after_error(provider, pollable, now, report)
             return
         self._pressure.record_success(provider)
+        metrics.circuit(provider, False)
         report.polled += len(pollable)
         await self._settle(provider, pollable, snapshots, now, report, pollable=True)
 
@@ -169,13 +180,17 @@ class Poller:
         Unpollable tasks (no provider task id) are only woken again at their deadline.
         """
         cadence = self._cadences[provider]
+        has_callbacks = self._adapters[provider].has_callbacks
         async with self._sessions() as session, session.begin():
             inbounds = [
                 Inbound(task.id, provider, Source.POLL, snapshot)
                 for task in tasks
                 if (snapshot := snapshots.get(task.provider_task_id or "")) is not None
             ]
-            results = {r.task_id: r for r in await ingest_batch(session, inbounds)}
+            batch = await ingest_batch(session, inbounds)
+            results = {r.task_id: r for r in batch}
+            if has_callbacks:  # this poll, not a callback, told us these tasks finished
+                metrics.callback_lost(session, provider, _finished(inbounds, batch))
             report.applied += sum(r.outcome is Outcome.APPLIED for r in results.values())
             for task in await self._still_held(session, tasks):
                 task.lease_holder = task.lease_expires_at = None
@@ -222,7 +237,11 @@ class Poller:
             observed_at=now,
         )
         await ingest_in_session(session, Inbound(task.id, task.provider, Source.POLL, snapshot))
-        log.info("task %s expired at its deadline", task.id)
+        log.info(
+            "task %s expired at its deadline",
+            task.id,
+            extra={"task_id": task.id, "provider": task.provider},
+        )
 
     async def _defer_after_error(
         self, provider: str, tasks: Sequence[Task], now: datetime, report: PollReport
@@ -261,3 +280,14 @@ class Poller:
                 task.lease_holder = task.lease_expires_at = None
                 task.next_poll_at = until + timedelta(seconds=self._rng.uniform(0, 1))
                 report.deferred += 1
+
+
+def _finished(inbounds: Sequence[Inbound], results: Sequence[IngestResult]) -> int:
+    """How many of ``inbounds`` made their task terminal."""
+    return sum(
+        result.outcome is Outcome.APPLIED
+        and inbound.snapshot is not None
+        and (status := normalize_state(inbound.snapshot.state)) is not None
+        and status.is_terminal
+        for inbound, result in zip(inbounds, results, strict=True)
+    )

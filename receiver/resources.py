@@ -37,10 +37,15 @@ __all__ = [
     "ErrorBody",
     "Event",
     "Health",
+    "Held",
+    "JobStatus",
     "ProviderTiming",
     "ReplayResult",
     "Resource",
     "Snapshot",
+    "StuckTask",
+    "StuckTaskList",
+    "SubmittedTask",
     "Subscriber",
     "SubscriberList",
     "SubscriberWithSecret",
@@ -48,6 +53,8 @@ __all__ = [
     "TaskDetail",
     "TaskError",
     "TaskPage",
+    "Worker",
+    "WorkerList",
 ]
 
 
@@ -154,7 +161,9 @@ class AssetProblem(Resource):
 class Asset(Resource):
     """One result image and what mirroring it came to."""
 
-    position: int
+    position: int = Field(
+        description="the image's number, from 1 (as in its URL, the dashboard and downloads)"
+    )
     status: AssetStatus
     source_url: str
     url: str | None = Field(description="genhook's copy, once stored")
@@ -211,6 +220,16 @@ class TaskDetail(Task):
     assets: list[Asset]
 
 
+class StuckTask(Task):
+    """An unfinished task past its expected time, and why it is not finished."""
+
+    stuck_reason: str
+
+
+class StuckTaskList(Resource):
+    tasks: list[StuckTask] = Field(description="oldest first")
+
+
 class TaskPage(Resource):
     tasks: list[Task]
     next_cursor: str | None = Field(description="pass as ``cursor`` for the next page")
@@ -225,6 +244,9 @@ class Subscriber(Resource):
     id: str
     url: str
     event_types: list[EventType] = Field(description="empty: every type")
+    task_id: str | None = Field(
+        description="set for a webhook given with a task's submission: that task's events only"
+    )
     active: bool
     disabled_reason: str | None
     disabled_at: datetime | None
@@ -237,6 +259,14 @@ class Subscriber(Resource):
 
 class SubscriberWithSecret(Subscriber):
     secret: str = Field(description="whsec_<base64>: verify webhooks with it")
+
+
+class SubmittedTask(Task):
+    """What ``POST /api/tasks`` answers: the task, and the webhook given with it."""
+
+    webhook: SubscriberWithSecret | None = Field(
+        description="the task's own subscriber, with the secret its webhooks are signed with"
+    )
 
 
 class DisabledSubscriber(Subscriber):
@@ -262,3 +292,39 @@ class CallbackAck(Resource):
 
     status: Outcome
     task_id: str
+
+
+class JobStatus(Resource):
+    """One background job of a worker, as its last heartbeat reported it."""
+
+    name: str
+    every_seconds: float
+    last_ok_at: datetime | None = Field(description="end of its last successful run")
+    last_error: str | None = Field(description="what its last failed run raised")
+    last_error_at: datetime | None
+
+
+class Held(Resource):
+    """Rows a worker holds leases on right now (work in progress)."""
+
+    tasks: int = Field(description="tasks being polled")
+    deliveries: int = Field(description="webhooks being sent")
+    assets: int = Field(description="images being downloaded")
+
+
+class Worker(Resource):
+    """A live process running background jobs."""
+
+    id: str = Field(description="host:pid, the name it holds leases under")
+    kind: str = Field(description="serve (web and jobs) or worker (jobs only)")
+    hostname: str
+    pid: int
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
+    jobs: list[JobStatus]
+    holds: Held
+
+
+class WorkerList(Resource):
+    workers: list[Worker]

@@ -28,6 +28,8 @@ from receiver.delivery.deliveries import Deliveries
 from receiver.delivery.dispatcher import Dispatcher
 from receiver.delivery.subscribers import Subscribers
 from receiver.errors import DatabaseSetupError, MigrationRequiredError
+from receiver.exposition import Exposition
+from receiver.heartbeat import Heartbeat, JobBoard
 from receiver.ingest import BatchWriter, Ingestor, SessionWriter, SqliteThreadWriter
 from receiver.poller import Poller
 from receiver.pressure import ProviderPressure
@@ -65,6 +67,8 @@ class Services:
     deliveries: Deliveries
     stream: EventStream
     wakeups: Wakeups  # told of every commit's work, by this process and (PostgreSQL) others
+    jobs: JobBoard  # this process's background jobs and their runs (empty: none run here)
+    exposition: Exposition  # what /metrics answers
 
     def submitter(self, *, holder: str = "submit", rng: random.Random | None = None) -> Submitter:
         return Submitter(
@@ -73,6 +77,7 @@ class Services:
             self.ingestor,
             self.callback_urls,
             self.settings.cadences(),
+            self.subscribers,
             deadline_seconds=self.settings.task_deadline_seconds,
             holder=holder,
             rng=rng,
@@ -112,13 +117,18 @@ class Services:
             rng=rng,
         )
 
+    def heartbeat(self, *, worker_id: str, kind: str) -> Heartbeat:
+        return Heartbeat(
+            self.sessions, self.jobs, self.settings.health, worker_id=worker_id, kind=kind
+        )
+
     def mirror(self, *, holder: str | None = None, rng: random.Random | None = None) -> Mirror:
         return Mirror(
             self.sessions,
             self.http,
             self.asset_store,
             self.settings.assets,
-            public_url=self.settings.public_url,
+            public_url=self.settings.resolved_public_url,
             holder=holder,
             rng=rng,
         )
@@ -173,7 +183,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                         if isinstance(adapter, CallbackAdapter) and adapter.has_callbacks
                     },
                     callback_urls=CallbackUrls(
-                        CallbackTokens(load_service_secret(settings)), settings.public_url
+                        CallbackTokens(load_service_secret(settings)), settings.resolved_public_url
                     ),
                     ingestor=ingestor,
                     asset_store=LocalAssetStore(settings.resolved_assets_dir),
@@ -181,6 +191,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     deliveries=Deliveries(sessions),
                     stream=stream,
                     wakeups=wakeups,
+                    jobs=JobBoard(),
+                    exposition=Exposition(sessions, cache_seconds=settings.metrics.cache_seconds),
                 )
             finally:
                 await ingestor.aclose()

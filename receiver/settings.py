@@ -15,13 +15,13 @@ or a section (``Settings(delivery={"timeout_seconds": 5})``).
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from receiver.access import DEFAULT_DATA_DIR, DEFAULT_PORT
 from receiver.cadence import Cadence
 
 ProviderName = Literal["apimodels", "apimall", "apimart"]
@@ -222,6 +222,44 @@ class AssetsSettings(Section):
     concurrency: int = Field(default=4, gt=0, description="parallel downloads per pass")
 
 
+class MetricsSettings(Section):
+    """The Prometheus exposition (``receiver.metrics``)."""
+
+    cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="how long the database-derived gauges (tasks by status, pending "
+        "deliveries, dead letters) are reused between scrapes",
+    )
+    port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="`genhook worker`: serve /metrics, /healthz and /readyz on this port",
+    )
+    host: str = Field(default="127.0.0.1", description="`genhook worker`: the metrics address")
+
+
+class HealthSettings(Section):
+    """Readiness and heartbeats (``receiver.heartbeat``, ``/readyz``)."""
+
+    heartbeat_seconds: float = Field(
+        default=10, gt=0, description="how often a process running background jobs says it lives"
+    )
+    live_after_missed: int = Field(
+        default=3, ge=1, description="missed heartbeats after which a worker is no longer listed"
+    )
+    database_timeout_seconds: float = Field(
+        default=2, gt=0, description="/readyz: how long the database may take to answer"
+    )
+    job_grace_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="/readyz: how late a background job may be (beyond three of its "
+        "intervals) before the process reports not ready",
+    )
+
+
 class Settings(BaseSettings):
     """genhook's configuration. Field names map to ``GENHOOK_<NAME>``."""
 
@@ -234,22 +272,36 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    data_dir: Path = Field(default=Path(".genhook"), description="SQLite file, secret, assets")
+    data_dir: Path = Field(
+        default=Path(DEFAULT_DATA_DIR), description="SQLite file, secrets, API token, assets"
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default: SQLite file in data_dir"
     )
-    public_url: str = Field(
-        default="http://127.0.0.1:8000", description="base URL providers call back on"
+    public_url: str | None = Field(
+        default=None,
+        description="base URL providers call back on; default: the address `genhook serve` "
+        "binds (see resolved_public_url)",
     )
     secret: SecretStr | None = Field(
         default=None, description="callback-token secret; default: generated in data_dir"
     )
     api_token: SecretStr | None = Field(
-        default=None, description="bearer token for /api/*; unset: loopback only"
+        default=None,
+        description="bearer token for /api/*, the dashboard and /assets; default: generated "
+        "once into data_dir/api-token",
+    )
+    api_max_body: int = Field(
+        default=1024 * 1024, gt=0, description="largest admin API request body accepted (bytes)"
     )
     host: str = Field(default="127.0.0.1", description="address `genhook serve` binds")
-    port: int = Field(default=8000, ge=0, le=65535, description="port `genhook serve` binds")
+    port: int = Field(
+        default=DEFAULT_PORT, ge=0, le=65535, description="port `genhook serve` binds"
+    )
     log_level: str = Field(default="info", description="uvicorn and genhook log level")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="log lines as readable text, or one JSON object each"
+    )
 
     callback_max_body: int = Field(
         default=256 * 1024, gt=0, description="largest callback body accepted (bytes)"
@@ -280,6 +332,8 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     events: EventsSettings = EventsSettings()
     assets: AssetsSettings = AssetsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    health: HealthSettings = HealthSettings()
     apimodels: ApimodelsSettings = ApimodelsSettings()
     apimall: ApimallSettings = ApimallSettings()
     apimart: ApimartSettings = ApimartSettings()
@@ -292,6 +346,8 @@ class Settings(BaseSettings):
         "dispatch",
         "events",
         "assets",
+        "metrics",
+        "health",
         *PROVIDERS,
     )
 
@@ -305,7 +361,9 @@ class Settings(BaseSettings):
 
     @field_validator("public_url")
     @classmethod
-    def _strip_trailing_slash(cls, value: str) -> str:
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
@@ -318,6 +376,21 @@ class Settings(BaseSettings):
             if isinstance(folded.get(name), dict):
                 folded[name] = {**getattr(self, name).model_dump(), **folded[name]}
         return type(self).model_validate({**values, **folded})
+
+    @property
+    def resolved_public_url(self) -> str:
+        """Where callback URLs and asset URLs point: ``public_url``, or else this very
+        server as bound (``--port 8011`` hands out URLs on 8011, not on 8000)."""
+        if self.public_url:
+            return self.public_url
+        return f"http://{self.local_authority}"
+
+    @property
+    def local_authority(self) -> str:
+        """``host:port`` a client on this machine reaches the server at."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{self.port}"
 
     @property
     def resolved_database_url(self) -> str:
@@ -334,10 +407,6 @@ class Settings(BaseSettings):
     @property
     def is_embedded_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
-
-    @property
-    def binds_loopback_only(self) -> bool:
-        return is_loopback_host(self.host)
 
     def for_provider(self, provider: str) -> ProviderSettings:
         """The section of gateway ``provider``."""
@@ -373,13 +442,3 @@ def fold_flat_names(data: dict[str, Any]) -> dict[str, Any]:
             current = current.model_dump()
         folded[section] = {**(current or {}), **flat}
     return folded
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and any 127.0.0.0/8 or ::1 address."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

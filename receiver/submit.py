@@ -13,32 +13,51 @@ A crash between 1 and 2 leaves a ``submitting`` task whose lease runs out.
 idempotent (API Mall, same ``Idempotency-Key``, so nothing is billed twice) and
 flags it for an operator elsewhere: resubmitting a non-idempotent create could
 generate and bill the job twice. An apimodels task can still be rescued by its
-callback, whose token names our task id.
+callback, whose token names our task id. :meth:`Submitter.settle` is the operator's
+word on such a task (``genhook tasks settle ID --failed|--resubmit``).
+
+Idempotent submission. A submit may carry an ``Idempotency-Key`` (the Python client
+always sends one): the task keeps it with a fingerprint of the request, and the same
+key with the same request returns that task instead of creating (and paying for) a
+second one; with a different request it is refused. The key is unique in the
+database, so two concurrent retries cannot both insert.
+
+Task webhooks. A submit may name a URL to call with that task's events
+(:class:`TaskWebhook`): a subscriber scoped to the task, written in the same
+transaction as the task, so the first event already reaches it, signed and retried
+like any subscriber's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from receiver import clock
 from receiver.cadence import Cadence, first_poll_at
+from receiver.delivery.subscribers import Subscribers
 from receiver.errors import (
     AlreadyTrackedError,
+    IdempotencyKeyReusedError,
     NoCallbacksError,
+    NotSettleableError,
     SubmissionRefusedError,
+    TaskNotFoundError,
     TrackRefusedError,
 )
 from receiver.events import record_event
 from receiver.ingest import Inbound, Ingestor, ingest_in_session
 from receiver.lifecycle import EventType, Source, Status, TaskSnapshot
+from receiver.params import Settlement
 from receiver.providers.base import ProviderAdapter
 from receiver.providers.errors import (
     ProviderCallError,
@@ -50,7 +69,7 @@ from receiver.providers.registry import get_adapter
 from receiver.tokens import CallbackUrls
 from receiver.wakeups import Topic
 from storage.engine import SessionFactory
-from storage.models import Task
+from storage.models import Subscriber, Task
 from storage.wakeups import mark
 
 log = logging.getLogger(__name__)
@@ -60,15 +79,40 @@ UNCONFIRMED = "create not confirmed"
 UNCONFIRMED_CODE = "create_unconfirmed"
 
 
+SETTLED_CODE = "settled_by_operator"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskWebhook:
+    """Where to send one task's events (a subscriber scoped to the task)."""
+
+    url: str
+    event_types: Sequence[str] = ()
+    secret: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SubmitRequest:
     provider: str
     model: str
     prompt: str
     params: Mapping[str, Any]
+    webhook: TaskWebhook | None = field(default=None, kw_only=True)
 
     def as_json(self) -> dict[str, Any]:
         return {"model": self.model, "prompt": self.prompt, "params": dict(self.params)}
+
+    def fingerprint(self) -> str:
+        """A hash of everything the request asks for: equal for a retry of it."""
+        hook = self.webhook
+        document = {
+            "provider": self.provider,
+            **self.as_json(),
+            "webhook": None
+            if hook is None
+            else {"url": hook.url, "event_types": sorted(hook.event_types), "secret": hook.secret},
+        }
+        return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +130,7 @@ class Submitter:
         ingestor: Ingestor,
         callback_urls: CallbackUrls,
         cadences: Mapping[str, Cadence],
+        subscribers: Subscribers,
         *,
         deadline_seconds: float,
         holder: str = "submit",
@@ -96,25 +141,117 @@ class Submitter:
         self._ingestor = ingestor
         self._callback_urls = callback_urls
         self._cadences = cadences
+        self._subscribers = subscribers
         self._deadline = timedelta(seconds=deadline_seconds)
         self._holder = holder
         self._rng = rng or random.Random()
 
-    async def submit(self, request: SubmitRequest) -> Task:
+    async def submit(self, request: SubmitRequest, *, idempotency_key: str | None = None) -> Task:
         """Create the task at the provider; returns the stored task.
 
         Raises :class:`SubmissionRefusedError` (after recording a failed task) when our
-        validation refuses the request. Provider refusals are not raised: the task
-        is returned ``failed`` with the provider's code and message.
+        validation refuses the request, and
+        :class:`~receiver.errors.InvalidSubscriberError` (recording nothing) for an
+        unusable webhook. Provider refusals are not raised: the task is returned
+        ``failed`` with the provider's code and message. An unconfirmed create (the
+        provider's answer was lost) is returned ``submitting``, with error code
+        ``create_unconfirmed``.
+
+        With an ``idempotency_key`` already used for the same request, the task it
+        made is returned as it stands now and nothing is sent anywhere.
         """
         adapter = get_adapter(self._adapters, request.provider)
-        task = await self._insert(request)
+        fingerprint = request.fingerprint()
+        if idempotency_key is not None:
+            earlier = await self._by_key(idempotency_key)
+            if earlier is not None:
+                return self._replayed(adapter, earlier, idempotency_key, request, fingerprint)
+        hook = request.webhook
+        webhook = (
+            await self._subscribers.prepare(hook.url, hook.event_types, hook.secret)
+            if hook is not None
+            else None
+        )
+        try:
+            task = await self._insert(request, idempotency_key, fingerprint, webhook)
+        except IntegrityError:  # a concurrent retry with the same key won the insert
+            assert idempotency_key is not None
+            earlier = await self._by_key(idempotency_key)
+            if earlier is None:
+                raise
+            return self._replayed(adapter, earlier, idempotency_key, request, fingerprint)
         try:
             adapter.validate(request.model, {"prompt": request.prompt, **request.params})
         except ProviderValidationError as exc:
             await self._fail(task.id, request.provider, "invalid_request", str(exc))
             raise SubmissionRefusedError(task.id, str(exc), field=exc.field) from None
         return await self._create(adapter, task.id, request)
+
+    async def settle(self, task_id: str, settlement: Settlement) -> Task:
+        """An operator settles an unconfirmed create: as failed, or by resubmitting it.
+
+        Only a ``submitting`` task whose create is not in flight (its lease free or
+        run out) qualifies; the task is leased to this submitter first, so a
+        reconcile pass cannot resubmit it at the same moment. Resubmitting sends
+        the stored request again with the same idempotency key: for providers whose
+        create is not idempotent the operator asserts that the provider has no job.
+        """
+        now = clock.utcnow()
+        async with self._sessions() as session, session.begin():
+            task = await session.get(Task, task_id, with_for_update=True)
+            if task is None:
+                raise TaskNotFoundError(task_id)
+            if task.status != Status.SUBMITTING.value:
+                raise NotSettleableError(
+                    task_id, f"it is {task.status}; only an unconfirmed submission can be"
+                )
+            if task.lease_expires_at is not None and task.lease_expires_at > now:
+                raise NotSettleableError(
+                    task_id, f"its create is in flight ({task.lease_holder}); try again shortly"
+                )
+            if settlement is Settlement.RESUBMIT and task.request is None:
+                raise NotSettleableError(task_id, "no request is stored to resubmit")
+            task.lease_holder = self._holder
+            task.lease_expires_at = now + SUBMIT_LEASE
+            session.add(task)
+            provider, stored = task.provider, task.request
+        log.warning("task %s: an operator settles its unconfirmed create: %s", task_id, settlement)
+        if settlement is Settlement.FAILED:
+            await self._fail(
+                task_id,
+                provider,
+                SETTLED_CODE,
+                "an operator settled the unconfirmed create as failed",
+            )
+            return await self._reload(task_id)
+        assert stored is not None
+        request = SubmitRequest(
+            provider, stored["model"], stored["prompt"], stored.get("params", {})
+        )
+        return await self._create(get_adapter(self._adapters, provider), task_id, request)
+
+    async def _by_key(self, key: str) -> Task | None:
+        async with self._sessions() as session:
+            query = select(Task).where(Task.idempotency_key == key)
+            return (await session.exec(query)).first()
+
+    @staticmethod
+    def _replayed(
+        adapter: ProviderAdapter, earlier: Task, key: str, request: SubmitRequest, fingerprint: str
+    ) -> Task:
+        """The task a retried submit made, or the refusal the first try got."""
+        if earlier.request_fingerprint != fingerprint:
+            raise IdempotencyKeyReusedError(key, earlier.id)
+        try:
+            adapter.validate(request.model, {"prompt": request.prompt, **request.params})
+        except ProviderValidationError as exc:  # the same refusal, nothing recorded again
+            raise SubmissionRefusedError(earlier.id, str(exc), field=exc.field) from None
+        return earlier
+
+    async def webhook_of(self, task_id: str) -> Subscriber | None:
+        """The webhook given with the task's submission, if any."""
+        found = await self._subscribers.list(task_id=task_id)
+        return found[0] if found else None
 
     async def track(self, provider: str, provider_task_id: str, model: str | None) -> Task:
         """Adopt a task created elsewhere; refused when the provider does not know it, or
@@ -228,13 +365,21 @@ class Submitter:
         """Through the shared writer, which tells the dispatcher about its events."""
         await self._ingestor.record(inbound)
 
-    async def _insert(self, request: SubmitRequest) -> Task:
+    async def _insert(
+        self,
+        request: SubmitRequest,
+        idempotency_key: str | None,
+        fingerprint: str,
+        webhook: Subscriber | None,
+    ) -> Task:
         now = clock.utcnow()
         task = Task(
             provider=request.provider,
             origin="submit",
             model=request.model,
             request=request.as_json(),
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint,
             status=Status.SUBMITTING.value,
             created_at=now,
             updated_at=now,
@@ -245,6 +390,10 @@ class Submitter:
         )
         async with self._sessions() as session, session.begin():
             session.add(task)
+            if webhook is not None:
+                await session.flush()  # the task row first: the webhook refers to it
+                webhook.task_id = task.id
+                session.add(webhook)
         return task
 
     async def _create(self, adapter: ProviderAdapter, task_id: str, request: SubmitRequest) -> Task:

@@ -8,7 +8,8 @@ A token is ``<task id>.<mac>`` where ``mac`` is a truncated HMAC-SHA256 over
 * find the task even if the process died before it stored the provider's task id.
 
 The secret comes from ``GENHOOK_SECRET``; otherwise it is generated once and kept in
-``<data dir>/secret`` so tokens stay valid across restarts.
+``<data dir>/secret`` so tokens stay valid across restarts. The admin API's bearer
+token is kept the same way (:func:`load_api_token`, see :mod:`receiver.access`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import secrets
 from pathlib import Path
 
+from receiver.access import API_TOKEN_FILE
 from receiver.errors import InvalidTokenError
 from receiver.settings import Settings
 
@@ -69,8 +71,23 @@ def load_service_secret(settings: Settings) -> bytes:
     """The configured secret, or the one kept in the data dir (created on first use)."""
     if settings.secret is not None:
         return settings.secret.get_secret_value().encode()
-    path = settings.data_dir / _SECRET_FILE
-    if path.exists():
+    return _kept_secret(settings.data_dir / _SECRET_FILE)
+
+
+def load_api_token(settings: Settings) -> tuple[str, bool]:
+    """The admin API token and whether it was generated (not ``GENHOOK_API_TOKEN``).
+
+    A generated token is written once into ``<data dir>/api-token`` (mode 0600) and
+    reused by every later start, so a dashboard session and a CLI that read the
+    file keep working across restarts.
+    """
+    if settings.api_token is not None:
+        return settings.api_token.get_secret_value(), False
+    return _kept_secret(settings.data_dir / API_TOKEN_FILE).decode(), True
+
+
+def _kept_secret(path: Path) -> bytes:
+    if path.exists():  # written whole or not at all (see _create_secret_file)
         return path.read_bytes().strip()
     return _create_secret_file(path)
 

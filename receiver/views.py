@@ -22,6 +22,7 @@ from storage.models import (
     Snapshot,
     Subscriber,
     Task,
+    Worker,
 )
 
 TASK_COLUMNS: tuple[str, ...] = tuple(Task.__table__.columns.keys())  # type: ignore[attr-defined]
@@ -103,7 +104,7 @@ def event(row: OutboxEvent) -> resources.Event:
 
 def asset(row: Asset, base_url: str) -> resources.Asset:
     return resources.Asset(
-        position=row.position,
+        position=row.position + 1,
         status=AssetStatus(row.status),
         source_url=row.source_url,
         url=f"{base_url}/assets/{row.local_path}" if row.local_path else None,
@@ -173,6 +174,7 @@ def _subscriber_fields(row: Subscriber) -> dict[str, object]:
         "id": row.id,
         "url": row.url,
         "event_types": [EventType(t) for t in row.event_types],
+        "task_id": row.task_id,
         "active": row.active,
         "disabled_reason": row.disabled_reason,
         "disabled_at": row.disabled_at,
@@ -180,3 +182,27 @@ def _subscriber_fields(row: Subscriber) -> dict[str, object]:
         "rotating_until": row.previous_secret_expires_at if row.previous_secret else None,
         "created_at": row.created_at,
     }
+
+
+def worker(row: Worker, holds: dict[str, int]) -> resources.Worker:
+    jobs = [
+        resources.JobStatus(
+            name=name,
+            every_seconds=float(job.get("every_seconds") or 0),
+            last_ok_at=job.get("last_ok_at"),
+            last_error=job.get("last_error"),
+            last_error_at=job.get("last_error_at"),
+        )
+        for name, job in sorted(row.jobs.items())
+    ]
+    return resources.Worker(
+        id=row.id,
+        kind=row.kind,
+        hostname=row.hostname,
+        pid=row.pid,
+        version=row.version,
+        started_at=row.started_at,
+        heartbeat_at=row.heartbeat_at,
+        jobs=jobs,
+        holds=resources.Held(**holds),
+    )

@@ -23,7 +23,7 @@ processes lock rows in the same order and cannot deadlock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from receiver import metrics
 from receiver.assets.schedule import AssetStatus
 from receiver.clock import iso
 from receiver.delivery.schedule import DeliveryStatus
@@ -68,6 +69,8 @@ MUTABLE = (
     "terminal_at",
     "last_source",
     "anomalies",
+    "model",
+    "request",
     "updated_at",
     "next_poll_at",
     "lease_holder",
@@ -84,7 +87,18 @@ INSERT_SNAPSHOTS = insert(SNAPSHOTS)
 INSERT_OUTBOX = insert(OUTBOX)
 INSERT_DELIVERIES = insert(DELIVERIES)
 INSERT_ASSETS = insert(ASSETS)
-ACTIVE_SUBSCRIBERS = select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.event_types).where(SUBSCRIBERS.c.active)
+# Subscribers of every task; a task's own webhook (a subscriber scoped to it) apart.
+ACTIVE_SUBSCRIBERS = select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.event_types).where(
+    SUBSCRIBERS.c.active, SUBSCRIBERS.c.task_id.is_(None)
+)
+ANY_TASK_WEBHOOK = (
+    select(SUBSCRIBERS.c.id)
+    .where(SUBSCRIBERS.c.active, SUBSCRIBERS.c.task_id.is_not(None))
+    .limit(1)
+)
+TASK_WEBHOOKS = select(SUBSCRIBERS.c.id, SUBSCRIBERS.c.event_types, SUBSCRIBERS.c.task_id).where(
+    SUBSCRIBERS.c.active, SUBSCRIBERS.c.task_id.in_(bindparam("ids", expanding=True))
+)
 PENDING_LEADERS = (
     select(DELIVERIES.c.task_id, DELIVERIES.c.subscriber_id, func.max(DELIVERIES.c.next_attempt_at))
     .where(
@@ -122,10 +136,12 @@ class IngestResult:
 
 @dataclass
 class Written:
-    """What one batch wrote: a result per inbound, in order, and who to wake."""
+    """What one batch wrote: a result per inbound, in order, who to wake, and what
+    to count once it is committed (:mod:`receiver.metrics`)."""
 
     results: list[IngestResult] = field(default_factory=list)
     topics: set[str] = field(default_factory=set)
+    counts: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -159,7 +175,7 @@ def write_batch(
     for raw in inbounds:
         inbound = storable(raw)
         task = tasks.get(inbound.task_id)
-        result = _apply_one(inbound, task, now, unreadable, rows, fanout)
+        result = _apply_one(inbound, task, now, unreadable, rows, fanout, written)
         rows.inbox.append(_inbox_row(inbound, task, result, now))
         written.results.append(result)
     written.topics = execute(connection, rows)
@@ -173,19 +189,37 @@ def _apply_one(
     unreadable: Outcome,
     rows: Rows,
     fanout: Fanout,
+    written: Written,
 ) -> IngestResult:
+    about = {"task_id": inbound.task_id, "provider": inbound.provider}
     if task is None or inbound.snapshot is None:
         detail = inbound.detail if task is not None else f"no task {inbound.task_id!r}"
         log.warning(
-            "%s %s body for task %s: %s", unreadable, inbound.source, inbound.task_id, detail
+            "%s %s body for task %s: %s",
+            unreadable,
+            inbound.source,
+            inbound.task_id,
+            detail,
+            extra=about,
         )
         return IngestResult(unreadable, inbound.task_id, detail=detail)
     transition = apply(task_state(task), inbound.snapshot)
     if transition.outcome is Outcome.IGNORED:
-        log.warning("task %s: %s", task["id"], transition.detail)
+        log.warning("task %s: %s", task["id"], transition.detail, extra=about)
     if transition.changes:
         _change(task, transition.changes, now)
         rows.changed[task["id"]] = task
+        if "status" in transition.changes:
+            written.counts.append(
+                metrics.transition_count(
+                    task["provider"],
+                    task["status"],
+                    inbound.source.value,
+                    model=task["model"],
+                    started_at=task["submitted_at"] or task["created_at"],
+                    terminal_at=task["terminal_at"],
+                )
+            )
     event_id = None
     if transition.event is not None:
         event_id = fanout.event(task, transition.event, rows)
@@ -210,6 +244,8 @@ def task_state(task: Mapping[str, Any]) -> TaskState:
         terminal_at=task["terminal_at"],
         last_source=Source(task["last_source"]) if task["last_source"] else None,
         anomalies=tuple(task["anomalies"]),
+        model=task["model"],
+        request=task["request"],
     )
 
 
@@ -217,6 +253,8 @@ def _change(task: dict[str, Any], changes: Mapping[str, Any], now: datetime) -> 
     for name, value in changes.items():
         if isinstance(value, tuple):
             value = list(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
         elif isinstance(value, Status | Source):
             value = value.value
         task[name] = value
@@ -238,6 +276,7 @@ class Fanout:
         self._now = now
         self._task_ids = task_ids
         self._subscribers: list[tuple[str, list[str]]] | None = None
+        self._task_webhooks: dict[str, list[tuple[str, list[str]]]] | None = None
         self._leaders: dict[tuple[str, str], datetime | None] | None = None
 
     def event(self, task: dict[str, Any], event_type: EventType, rows: Rows) -> str:
@@ -258,7 +297,7 @@ class Fanout:
                 "payload": payload,
             }
         )
-        for subscriber_id in self._wanting(event_type.value):
+        for subscriber_id in self._wanting(event_type.value, task["id"]):
             leader = self._leader(task["id"], subscriber_id)
             rows.deliveries.append(
                 {
@@ -276,13 +315,24 @@ class Fanout:
             rows.assets.extend(_asset_rows(task, now))
         return event_id
 
-    def _wanting(self, event_type: str) -> list[str]:
+    def _wanting(self, event_type: str, task_id: str) -> list[str]:
+        """Subscribers of every task (read once per batch) and the task's own webhook
+        (looked up only while any task webhook is active) that want ``event_type``."""
         if self._subscribers is None:
+            connection = self._connection
             self._subscribers = [
-                (row.id, list(row.event_types))
-                for row in self._connection.execute(ACTIVE_SUBSCRIBERS)
+                (row.id, list(row.event_types)) for row in connection.execute(ACTIVE_SUBSCRIBERS)
             ]
-        return [s for s, types in self._subscribers if not types or event_type in types]
+            self._task_webhooks = {}
+            if connection.execute(ANY_TASK_WEBHOOK).first() is not None:
+                found = connection.execute(TASK_WEBHOOKS, {"ids": list(self._task_ids)})
+                for row in found:
+                    self._task_webhooks.setdefault(row.task_id, []).append(
+                        (row.id, list(row.event_types))
+                    )
+        assert self._task_webhooks is not None
+        candidates = [*self._subscribers, *self._task_webhooks.get(task_id, ())]
+        return [s for s, types in candidates if not types or event_type in types]
 
     def _leader(self, task_id: str, subscriber_id: str) -> datetime | None:
         """When the latest pending delivery of (task, subscriber) is due, if any."""

@@ -1,5 +1,5 @@
 """The tables: tasks, the inbox of snapshots, the outbox of events, downstream
-deliveries, and the mirrored result images (assets).
+deliveries, the mirrored result images (assets), and the live workers.
 
 Schema changes go through Alembic (``storage/migrations``); these classes and the
 migrations must agree, which ``tests/integration/test_migrations.py`` checks.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import relationship
 from sqlmodel import Field, Relationship, SQLModel
 from ulid import ULID
@@ -39,8 +39,10 @@ class Task(SQLModel, table=True):
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("provider", "provider_task_id", name="uq_tasks_provider_task"),
+        UniqueConstraint("idempotency_key", name="uq_tasks_idempotency_key"),
         Index("ix_tasks_next_poll_at", "next_poll_at"),
         Index("ix_tasks_status", "status"),
+        Index("ix_tasks_created_at", "created_at"),
     )
 
     id: str = Field(default_factory=new_task_id, primary_key=True, max_length=40)
@@ -69,6 +71,10 @@ class Task(SQLModel, table=True):
     last_source: str | None = Field(default=None, max_length=16)
     # Our own copies of the result images (receiver.assets.mirror): set once all are stored.
     asset_urls: list[str] | None = Field(default=None, sa_type=JSON)
+    # The submitter's Idempotency-Key, and a hash of the request that came with it: the
+    # same key with the same request is the same task, with another one a conflict.
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_fingerprint: str | None = Field(default=None, max_length=64)
 
     deadline_at: datetime = Field(sa_type=UTCDateTime)
     next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -124,14 +130,16 @@ def new_subscriber_id() -> str:
 class Subscriber(SQLModel, table=True):
     """A downstream system that receives signed webhooks.
 
-    ``event_types`` empty means every type. During a secret rotation
-    ``previous_secret`` still signs (next to ``secret``) until
+    ``event_types`` empty means every type. ``task_id`` set: a webhook given with that
+    task's submission, which receives that task's events only. During a secret
+    rotation ``previous_secret`` still signs (next to ``secret``) until
     ``previous_secret_expires_at``. ``failing_since`` is the start of the current run
     of failed attempts (NULL after any success); the dispatcher disables a
     subscriber whose run lasts too long.
     """
 
     __tablename__ = "subscribers"
+    __table_args__ = (Index("ix_subscribers_task_id", "task_id"),)
 
     id: str = Field(default_factory=new_subscriber_id, primary_key=True, max_length=40)
     url: str = Field(sa_type=Text)
@@ -139,6 +147,11 @@ class Subscriber(SQLModel, table=True):
     previous_secret: str | None = Field(default=None, max_length=200)
     previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     event_types: list[str] = Field(default_factory=list, sa_type=JSON)
+    task_id: str | None = Field(
+        default=None,
+        sa_column_args=[ForeignKey("tasks.id", name="fk_subscribers_task_id")],
+        max_length=40,
+    )
     active: bool = True
     disabled_reason: str | None = Field(default=None, sa_type=Text)
     disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -163,6 +176,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_deliveries_next_attempt_at", "next_attempt_at"),
         Index("ix_deliveries_task_subscriber", "task_id", "subscriber_id", "id"),
         Index("ix_deliveries_subscriber", "subscriber_id", "id"),
+        Index("ix_deliveries_status", "status"),
+        Index("ix_deliveries_created_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -239,3 +254,24 @@ class Asset(SQLModel, table=True):
     lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Worker(SQLModel, table=True):
+    """A process running background jobs, as its last heartbeat described it.
+
+    ``id`` is the lease holder name it claims work with (``host:pid``), so what it
+    holds is found by that name in the claimable tables. ``jobs`` maps each job's
+    name to ``{"every_seconds", "last_ok_at", "last_error"}``. A row whose
+    ``heartbeat_at`` is old belongs to a process that died; a clean stop deletes it.
+    """
+
+    __tablename__ = "workers"
+
+    id: str = Field(primary_key=True, max_length=100)
+    kind: str = Field(max_length=16)
+    hostname: str = Field(max_length=255)
+    pid: int
+    version: str = Field(max_length=40)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime)
+    jobs: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)

@@ -6,7 +6,7 @@ is one bounded pass (the APScheduler ``mirror`` job only calls it; tests call it
 directly):
 
 1. claim due asset rows with a lease (``storage.claims.claim_due``; the rows are
-   written with the ``task.completed`` event, see :mod:`receiver.assets.queue`), so
+   written with the ``task.completed`` event, see :class:`receiver.writes.Fanout`), so
    any number of workers share the work without downloading an image twice;
 2. download each (at most ``assets_concurrency`` at once) under the rules of
    :mod:`receiver.assets.fetch`, into a staging file, and hand it to the store

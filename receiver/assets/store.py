@@ -31,8 +31,13 @@ READ_CHUNK = 64 * 1024
 
 
 def asset_key(task_id: str, position: int, extension: str) -> str:
-    """The key of image ``position`` of ``task_id``: ``tsk_.../0.png``."""
-    return validate_key(f"{task_id}/{position}.{extension}")
+    """The key of the image at ``position`` (0-based, in ``result_urls``) of ``task_id``.
+
+    Named by its number, counted from 1 as everywhere a person sees images (the
+    dashboard, ``watch --download``, the API's ``position``): ``tsk_.../1.png``. Keys
+    made before that (``0.png``) stay valid.
+    """
+    return validate_key(f"{task_id}/{position + 1}.{extension}")
 
 
 def validate_key(key: str) -> str:

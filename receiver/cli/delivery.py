@@ -1,24 +1,28 @@
-"""``genhook subscribers`` and ``genhook deliveries``.
+"""``genhook subscribers`` and ``genhook deliveries``, through the server's API.
 
-They go through the same :class:`~receiver.delivery.subscribers.Subscribers` and
-:class:`~receiver.delivery.deliveries.Deliveries` as ``/api/subscribers`` and
-``/api/deliveries``, and print the same resources, so both refuse the same input
-with the same words and show the same fields.
+They print what ``/api/subscribers`` and ``/api/deliveries`` answer, so the command
+line and the API refuse the same input with the same words and show the same
+fields. Single resources print as JSON, listings as a table or (``--output json``)
+one JSON document per line.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from receiver import clock, resources, views
-from receiver.cli.runner import err, fail, print_json, print_json_lines, run, validated
-from receiver.delivery.deliveries import ReplayRequest
-from receiver.params import MAX_PAGE, DeliveryQuery, parse_since
-from receiver.services import Services
+from receiver.cli.runner import (
+    EXIT_USAGE,
+    Output,
+    err,
+    fail,
+    print_json,
+    print_json_lines,
+    print_table,
+    talking,
+)
 
 subscribers_app = typer.Typer(
     help="Webhook subscribers: who receives task events.", no_args_is_help=True
@@ -26,6 +30,9 @@ subscribers_app = typer.Typer(
 deliveries_app = typer.Typer(
     help="Webhook deliveries: what was sent, what failed, replay.", no_args_is_help=True
 )
+
+OutputOption = Annotated[Output, typer.Option(help="table, or json (one per line)")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="the same as --output json")]
 
 
 # --- subscribers -------------------------------------------------------------------
@@ -45,83 +52,71 @@ def subscribers_add(
     ] = None,
 ) -> None:
     """Add a subscriber; prints it as JSON, with its signing secret."""
-
-    async def work(services: Services) -> resources.SubscriberWithSecret:
-        return views.subscriber_with_secret(await services.subscribers.add(url, events, secret))
-
-    print_json(run(work))
+    with talking() as genhook:
+        print_json(genhook.subscribers.add(url, events=events, secret=secret))
 
 
 @subscribers_app.command("list")
 def subscribers_list(
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
+    task: Annotated[str | None, typer.Option(help="that task's own webhooks instead")] = None,
+    output: OutputOption = Output.TABLE,
+    as_json: JsonFlag = False,
 ) -> None:
     """List subscribers (secrets are not shown; `subscribers show ID` has them)."""
+    from receiver import clock
 
-    async def work(services: Services) -> list[resources.Subscriber]:
-        return [views.subscriber(s) for s in await services.subscribers.list()]
-
-    found = run(work)
-    if as_json:
+    with talking() as genhook:
+        found = genhook.subscribers.list(task_id=task)
+    if as_json or output is Output.JSON:
         print_json_lines(found)
         return
-    table = Table("id", "url", "events", "state", "failing since")
-    for subscriber in found:
-        state = "active" if subscriber.active else f"disabled: {subscriber.disabled_reason}"
-        table.add_row(
-            subscriber.id,
-            subscriber.url,
-            ",".join(subscriber.event_types) or "all",
-            state,
-            clock.iso(subscriber.failing_since) or "",
-        )
-    Console().print(table)
+    print_table(
+        ["id", "url", "events", "state", "failing since"],
+        (
+            [
+                s.id,
+                s.url,
+                ",".join(s.event_types) or "all",
+                "active" if s.active else f"disabled: {s.disabled_reason}",
+                clock.iso(s.failing_since) or "",
+            ]
+            for s in found
+        ),
+        ids=("id", "url"),
+    )
 
 
 @subscribers_app.command("show")
 def subscribers_show(subscriber_id: Annotated[str, typer.Argument(help="sub_...")]) -> None:
     """Print one subscriber as JSON, with its signing secret."""
-
-    async def work(services: Services) -> resources.SubscriberWithSecret:
-        return views.subscriber_with_secret(await services.subscribers.get(subscriber_id))
-
-    print_json(run(work))
+    with talking() as genhook:
+        print_json(genhook.subscribers.get(subscriber_id))
 
 
 @subscribers_app.command("remove")
 def subscribers_remove(subscriber_id: Annotated[str, typer.Argument(help="sub_...")]) -> None:
     """Delete a subscriber with its deliveries and their history."""
-
-    async def work(services: Services) -> None:
-        await services.subscribers.remove(subscriber_id)
-
-    run(work)
+    with talking() as genhook:
+        genhook.subscribers.remove(subscriber_id)
     err.print(f"removed {subscriber_id}")
 
 
 @subscribers_app.command("disable")
 def subscribers_disable(
     subscriber_id: Annotated[str, typer.Argument(help="sub_...")],
-    reason: Annotated[str, typer.Option(help="kept on the subscriber")] = "disabled by an operator",
+    reason: Annotated[str | None, typer.Option(help="kept on the subscriber")] = None,
 ) -> None:
-    """Stop sending to a subscriber; its pending deliveries are dead-lettered."""
-
-    async def work(services: Services) -> int:
-        return await services.subscribers.disable(subscriber_id, reason)
-
-    dead = run(work)
-    err.print(f"disabled {subscriber_id}; {dead} pending deliveries dead-lettered")
+    """Stop sending to a subscriber; its pending deliveries are dead-lettered. Prints
+    it as JSON, with how many were."""
+    with talking() as genhook:
+        print_json(genhook.subscribers.disable(subscriber_id, reason=reason))
 
 
 @subscribers_app.command("enable")
 def subscribers_enable(subscriber_id: Annotated[str, typer.Argument(help="sub_...")]) -> None:
     """Send to a disabled subscriber again (replay its dead deliveries if you want them)."""
-
-    async def work(services: Services) -> None:
-        await services.subscribers.enable(subscriber_id)
-
-    run(work)
-    err.print(f"enabled {subscriber_id}")
+    with talking() as genhook:
+        print_json(genhook.subscribers.enable(subscriber_id))
 
 
 @subscribers_app.command("rotate")
@@ -132,13 +127,8 @@ def subscribers_rotate(
     ] = None,
 ) -> None:
     """Switch to a new signing secret; the old one keeps signing for the rotation window."""
-
-    async def work(services: Services) -> resources.SubscriberWithSecret:
-        return views.subscriber_with_secret(
-            await services.subscribers.rotate(subscriber_id, secret)
-        )
-
-    print_json(run(work))
+    with talking() as genhook:
+        print_json(genhook.subscribers.rotate(subscriber_id, secret=secret))
 
 
 # --- deliveries --------------------------------------------------------------------
@@ -149,48 +139,48 @@ def deliveries_list(
     dead: Annotated[bool, typer.Option("--dead", help="only dead-lettered deliveries")] = False,
     subscriber: Annotated[str | None, typer.Option(help="only this subscriber")] = None,
     task: Annotated[str | None, typer.Option(help="only this task")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE)] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many")] = 50,
+    output: OutputOption = Output.TABLE,
+    as_json: JsonFlag = False,
 ) -> None:
     """Recent deliveries, newest first, with their last error."""
-    query = validated(
-        DeliveryQuery,
-        subscriber=subscriber,
-        status="dead" if dead else None,
-        task_id=task,
-        limit=limit,
-    )
+    from receiver import clock
 
-    async def work(services: Services) -> list[resources.Delivery]:
-        return [views.delivery(d, t) for d, t in await services.deliveries.list(query)]
-
-    found = run(work)
-    if as_json:
+    with talking() as genhook:
+        listing = genhook.deliveries.list(
+            subscriber=subscriber,
+            status="dead" if dead else None,
+            task_id=task,
+            page_size=min(limit, 200),
+        )
+        found = list(itertools.islice(listing, limit))
+    if as_json or output is Output.JSON:
         print_json_lines(found)
         return
-    table = Table("id", "event", "type", "subscriber", "status", "tries", "next", "last error")
-    for delivery in found:
-        table.add_row(
-            str(delivery.id),
-            delivery.event_id,
-            delivery.event_type or "",
-            delivery.subscriber_id,
-            delivery.status,
-            str(delivery.attempts),
-            clock.iso(delivery.next_attempt_at) or "",
-            delivery.last_error or "",
-        )
-    Console().print(table)
+    print_table(
+        ["id", "event", "type", "subscriber", "status", "tries", "next", "last error"],
+        (
+            [
+                str(d.id),
+                d.event_id,
+                d.event_type or "",
+                d.subscriber_id,
+                d.status,
+                str(d.attempts),
+                clock.iso(d.next_attempt_at) or "",
+                d.last_error or "",
+            ]
+            for d in found
+        ),
+        ids=("id", "event", "subscriber"),
+    )
 
 
 @deliveries_app.command("show")
 def deliveries_show(delivery_id: Annotated[int, typer.Argument(help="delivery id")]) -> None:
     """One delivery with its attempt history, as JSON."""
-
-    async def work(services: Services) -> resources.DeliveryDetail:
-        return views.delivery_detail(*await services.deliveries.get(delivery_id))
-
-    print_json(run(work))
+    with talking() as genhook:
+        print_json(genhook.deliveries.get(delivery_id))
 
 
 @deliveries_app.command("replay")
@@ -202,16 +192,16 @@ def deliveries_replay(
     event: Annotated[str | None, typer.Option(help="only this event id (evt_...)")] = None,
     dead: Annotated[bool, typer.Option("--dead", help="only dead-lettered deliveries")] = False,
 ) -> None:
-    """Re-queue deliveries of a subscriber; they go out on the dispatcher's next pass."""
-    now = clock.utcnow()
-    try:
-        since_at = parse_since(since, now) if since else None
-    except ValueError as exc:
-        raise fail(str(exc), 2) from None
+    """Re-queue deliveries of a subscriber; they go out on the dispatcher's next pass.
+    Prints ``{"requeued": n}``."""
+    from receiver.errors import ApiRequestError
 
-    async def work(services: Services) -> int:
-        request = ReplayRequest(subscriber, since=since_at, event_id=event, dead_only=dead)
-        return await services.deliveries.replay(request, now)
-
-    requeued = run(work)
+    with talking() as genhook:
+        try:
+            requeued = genhook.deliveries.replay(subscriber, since=since, event=event, dead=dead)
+        except ApiRequestError as exc:
+            if exc.field == "since":
+                raise fail(str(exc), EXIT_USAGE) from None
+            raise
+    print_json({"requeued": requeued})
     err.print(f"re-queued {requeued} deliveries for {subscriber}")

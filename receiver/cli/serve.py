@@ -1,25 +1,31 @@
-"""The processes: ``genhook serve``, ``genhook worker`` and ``genhook db upgrade``."""
+"""The processes: ``genhook serve``, ``genhook worker`` and ``genhook db upgrade``.
+
+They run locally, on the settings of this machine. The web stack, the database
+layer and the scheduler are imported inside the commands, so ``genhook --help``
+and the commands that only talk to a server never pay for them. Both long-running
+processes set up logging first (:mod:`receiver.logs`), so that with
+``GENHOOK_LOG_FORMAT=json`` every line they write is a JSON object: the start-up
+banner and a refusal to start are log records then, not console text.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-import uvicorn
-from sqlalchemy.engine import make_url
 
-from receiver.app import create_app
 from receiver.cli.runner import err, fail, load_settings
-from receiver.errors import ConfigurationError, GenhookError
-from receiver.services import open_services
-from receiver.settings import Settings
-from receiver.worker import background_jobs, running_jobs
-from storage.claims import worker_id
-from storage.engine import create_engine
-from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from receiver.services import Services
+    from receiver.settings import Settings
+
+log = logging.getLogger(__name__)
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -37,79 +43,169 @@ def serve(
     ] = None,
 ) -> None:
     """Run the service: callback receiver, API, and (by default) the background jobs."""
+    import uvicorn
+
+    from receiver.app import create_app
+    from receiver.tokens import load_api_token
+
     settings = load_settings(host=host, port=port, run_background=background)
-    try:
-        check_bind_policy(settings)
-    except ConfigurationError as exc:
-        raise fail(str(exc), 2) from None
-    configure_logging(settings)
-    if settings.api_token is None:
-        err.print(
-            f"admin API: no GENHOOK_API_TOKEN set, listening on loopback only ({settings.host})"
-        )
-    err.print(f"callbacks: {settings.public_url}/callbacks/<provider>/<token>")
-    err.print(f"database:  {redacted(settings.resolved_database_url)}")
-    err.print(f"dashboard: {dashboard_url(settings)}")
+    log_config = configure_logging(settings)
+    token, generated = load_api_token(settings)
+    settings = settings.updated(api_token=token)
+    for line in startup_lines(settings, generated=generated):
+        announce(settings, line)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=log_config,  # applied by uvicorn in every process it starts
         access_log=False,
     )
 
 
-def dashboard_url(settings: Settings) -> str:
-    """Where a person on this machine opens the dashboard."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{settings.port}/"
+def startup_lines(settings: Settings, *, generated: bool) -> list[str]:
+    """What ``serve`` says before it listens: where everything is, and how to get in."""
+    from receiver.access import API_TOKEN_FILE
 
-
-def check_bind_policy(settings: Settings) -> None:
-    """Without an API token the admin API would be open: bind loopback only."""
-    if settings.api_token is None and not settings.binds_loopback_only:
-        raise ConfigurationError(
-            f"refusing to listen on {settings.host} without GENHOOK_API_TOKEN: the admin API "
-            "would be open to the network. Set GENHOOK_API_TOKEN, or bind 127.0.0.1 and "
-            "publish the callback route through a reverse proxy or tunnel."
+    local = f"http://{settings.local_authority}"
+    lines = [
+        f"api:       {local} (GENHOOK_URL for the CLI and the Python client)",
+        f"callbacks: {settings.resolved_public_url}/callbacks/<provider>/<token>",
+        f"database:  {redacted(settings.resolved_database_url)}",
+        f"metrics:   {local}/metrics",
+    ]
+    if generated:
+        assert settings.api_token is not None
+        token = settings.api_token.get_secret_value()
+        path = settings.data_dir / API_TOKEN_FILE
+        lines.append(
+            f"API token: kept in {path} (set GENHOOK_API_TOKEN to choose one); "
+            "a CLI on this machine reads it there"
         )
+        lines.append(f"dashboard: {local}/login?token={token}")
+    else:
+        lines.append("API token: GENHOOK_API_TOKEN")
+        lines.append(f"dashboard: {local}/ (sign in with GENHOOK_API_TOKEN)")
+    return lines
 
 
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="also serve /metrics, /healthz and /readyz on this port [GENHOOK_METRICS_PORT]"
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None, typer.Option(help="address for --metrics-port [GENHOOK_METRICS_HOST]")
+    ] = None,
+) -> None:
     """Run the background jobs without a web server (the Procfile `worker`)."""
-    settings = load_settings()
+    from receiver.errors import GenhookError
+    from receiver.services import open_services
+    from receiver.tokens import load_api_token
+    from receiver.worker import background_jobs, running_jobs
+    from storage.claims import worker_id
+
+    settings = load_settings(metrics_port=metrics_port, metrics_host=metrics_host)
     configure_logging(settings)
+    if settings.metrics.port is not None:  # its /metrics needs the API token too
+        token, _ = load_api_token(settings)
+        settings = settings.updated(api_token=token)
 
     async def main() -> None:
-        async with (
-            open_services(settings) as services,
-            running_jobs(background_jobs(services), services.wakeups),
-        ):
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
-            err.print(f"worker {worker_id()} running; Ctrl-C to stop")
-            await stop.wait()
+        async with open_services(settings) as services:
+            jobs = background_jobs(services, kind="worker")
+            async with (
+                running_jobs(jobs, services.wakeups, services.jobs),
+                ops_server(settings, services),
+            ):
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, stop.set)
+                announce(settings, f"worker {worker_id()} running; Ctrl-C to stop")
+                await stop.wait()
 
     try:
         asyncio.run(main())
     except GenhookError as exc:
-        raise fail(str(exc)) from None
+        refuse(settings, str(exc), 1)
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+@contextlib.asynccontextmanager
+async def ops_server(settings: Settings, services: Services) -> AsyncIterator[None]:
+    """``--metrics-port``: health and metrics over HTTP for the block's duration."""
+    if settings.metrics.port is None:
+        yield
+        return
+    import uvicorn
+
+    from receiver.app import create_ops_app
+    from receiver.errors import ConfigurationError
+
+    class EmbeddedServer(uvicorn.Server):
+        """uvicorn inside a process that handles its own signals (the worker's)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
+
+    config = uvicorn.Config(
+        create_ops_app(settings, services),
+        host=settings.metrics.host,
+        port=settings.metrics.port,
+        log_config=None,  # this process's logging is set up already
+        access_log=False,
+        lifespan="off",
     )
-    # APScheduler logs every run of every job at INFO: several lines a second.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    server = EmbeddedServer(config)
+    task = asyncio.create_task(server.serve(), name="genhook-metrics-server")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # the bind failed: say why
+                raise ConfigurationError("the metrics server stopped before it started")
+            await asyncio.sleep(0.01)
+        announce(
+            settings, f"metrics:   http://{settings.metrics.host}:{settings.metrics.port}/metrics"
+        )
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def configure_logging(settings: Settings) -> dict[str, Any]:
+    """This process's logging, from the settings; returns the config for uvicorn."""
+    from receiver import logs
+
+    return logs.configure(settings.log_level, settings.log_format)
+
+
+def announce(settings: Settings, message: str) -> None:
+    """A start-up line: console text, or a log record when logs are JSON."""
+    if settings.log_format == "json":
+        log.info(message)
+    else:
+        err.print(message, highlight=False, soft_wrap=True)
+
+
+def refuse(settings: Settings, message: str, code: int) -> NoReturn:
+    """Stop with ``message`` (exit ``code``), as a log record when logs are JSON."""
+    if settings.log_format == "json":
+        log.critical(message)
+        raise typer.Exit(code)
+    raise fail(message, code)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations (the Procfile `release` step)."""
+    from storage.engine import create_engine
+    from storage.migrate import upgrade
+
     settings = load_settings()
 
     async def main() -> None:
@@ -124,4 +220,6 @@ def db_upgrade() -> None:
 
 
 def redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)

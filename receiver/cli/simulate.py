@@ -9,11 +9,11 @@ is a flag here, so a demo of a flaky provider is one command line, e.g.::
 
 from __future__ import annotations
 
-import typer
-import uvicorn
+import logging
 
-from receiver.simulator.app import create_simulator_app
-from receiver.simulator.config import GATEWAYS, SimulatorConfig
+import typer
+
+GATEWAYS = ("apimodels", "apimall", "apimart")  # receiver.simulator.config.GATEWAYS
 
 
 def banner(host: str, port: int, api_key: str | None) -> str:
@@ -63,6 +63,13 @@ def simulate(
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Run a fake apimodels.app / API Mall / APIMart server with fault injection."""
+    import uvicorn
+
+    from receiver import logs
+    from receiver.cli.runner import load_settings
+    from receiver.simulator.app import create_simulator_app
+    from receiver.simulator.config import SimulatorConfig
+
     try:
         config = SimulatorConfig(
             api_key=api_key,
@@ -82,5 +89,16 @@ def simulate(
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise typer.BadParameter(str(exc)) from exc
-    typer.echo(banner(host, port, api_key))
-    uvicorn.run(create_simulator_app(config), host=host, port=port, log_level=log_level)
+    log_format = load_settings().log_format  # GENHOOK_LOG_FORMAT, as for the server
+    log_config = logs.configure(log_level, log_format)
+    if log_format == "json":
+        logging.getLogger(__name__).info(banner(host, port, api_key))
+    else:
+        typer.echo(banner(host, port, api_key))
+    uvicorn.run(
+        create_simulator_app(config),
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=log_config,
+    )

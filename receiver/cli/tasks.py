@@ -1,40 +1,44 @@
-"""Task commands: ``submit``, ``track``, ``callback-url``, ``status``, ``tasks``, ``providers``."""
+"""Task commands, all through the server's API: ``submit``, ``track``,
+``callback-url``, ``status``, ``tasks`` (and ``tasks settle``); ``providers`` reads
+the catalog shipped with genhook."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import itertools
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from receiver import clock, resources, views
-from receiver.cli.runner import fail, print_json, print_json_lines, run, validated
-from receiver.cli.watch import exit_code
-from receiver.errors import TaskNotFoundError
-from receiver.params import MAX_PAGE, TaskQuery
-from receiver.providers.registry import describe_catalogs
-from receiver.services import Services
-from receiver.stuck import stuck_reason, stuck_tasks
-from receiver.submit import SubmitRequest
-from storage.engine import READ_ONLY
-from storage.models import Task
-from storage.queries import list_tasks
+from receiver.cli.runner import (
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    Output,
+    err,
+    fail,
+    print_json,
+    print_json_lines,
+    print_table,
+    talking,
+)
+
+if TYPE_CHECKING:
+    from receiver import resources
+
+MAX_PAGE = 200  # the API's page limit (receiver.params.MAX_PAGE)
+UNCONFIRMED_CODE = "create_unconfirmed"  # receiver.submit.UNCONFIRMED_CODE
+
+tasks_app = typer.Typer(
+    help="Recent tasks (with --stuck: unfinished ones and why); `tasks settle` for a lost create.",
+    invoke_without_command=True,
+)
 
 
 def callback_url(
     provider: Annotated[str, typer.Argument(help="provider that will call back (apimodels)")],
 ) -> None:
     """Create a task awaiting its callback and print its callback URL as JSON."""
-
-    async def work(services: Services) -> resources.CallbackUrl:
-        created = await services.submitter().callback_url(provider)
-        return resources.CallbackUrl(
-            task_id=created.task_id, provider=created.provider, callback_url=created.callback_url
-        )
-
-    print_json(run(work))
+    with talking() as genhook:
+        print_json(genhook.callback_url(provider))
 
 
 def submit(
@@ -45,30 +49,67 @@ def submit(
         list[str] | None,
         typer.Option(help="extra request field KEY=VALUE; VALUE is read as JSON if it parses"),
     ] = None,
+    webhook: Annotated[
+        str | None, typer.Option(help="also POST this task's events to this URL, signed")
+    ] = None,
     wait: Annotated[bool, typer.Option(help="return only when the task has finished")] = False,
     timeout: Annotated[float, typer.Option(help="with --wait: give up after seconds")] = 1800,
 ) -> None:
     """Submit a generation job through genhook; prints the task as JSON.
 
-    With --wait the exit code says how it ended: 0 completed, 1 failed or expired,
+    Exit code 1 when the job was refused, or its create could not be confirmed (the
+    message says how to settle it). With --wait: 0 completed, 1 failed or expired,
     3 still running at --timeout.
     """
+    from receiver.errors import ClientTimeoutError
+
     try:
         params = parse_params(param or [])
     except ValueError as exc:
-        raise fail(str(exc), 2) from None
-
-    async def work(services: Services) -> resources.Task:
-        task = await services.submitter().submit(SubmitRequest(provider, model, prompt, params))
-        if wait:  # the live event stream, as `genhook watch` reads it
-            followed: resources.Task = await services.stream.follow_task(task.id, within=timeout)
-            return followed
-        return views.task(task)
-
-    task = run(work)
+        raise fail(str(exc), EXIT_USAGE) from None
+    with talking() as genhook:
+        task: resources.Task = genhook.submit(
+            provider,
+            model=model,
+            prompt=prompt,
+            params=params,
+            webhook={"url": webhook} if webhook else None,
+        )
+        if not_submitted(task):
+            print_json(task)
+            raise typer.Exit(EXIT_REFUSED)
+        if wait:
+            try:
+                task = genhook.wait(task.id, timeout=timeout)
+            except ClientTimeoutError as exc:
+                print_json(exc.task)
+                raise fail(str(exc), 3) from None
     print_json(task)
     if wait:
+        from receiver.cli.watch import exit_code
+
         raise typer.Exit(exit_code(task))
+
+
+def not_submitted(task: resources.Task) -> bool:
+    """Say why a job did not reach the provider, if it did not (stderr)."""
+    if task.status == "failed" and task.error is not None:
+        err.print(
+            f"[red]error:[/red] {task.provider} refused task {task.id}: "
+            f"{task.error.code}: {task.error.message}",
+            markup=True,
+        )
+        return True
+    if task.status == "submitting" and task.error and task.error.code == UNCONFIRMED_CODE:
+        err.print(
+            f"[red]error:[/red] {task.error.message}. Task {task.id} is unconfirmed: "
+            "genhook resubmits it by itself where the provider's create is idempotent; "
+            f"else, once you know, `genhook tasks settle {task.id} --failed` "
+            "(the provider has no job) or `--resubmit` (create it again)",
+            markup=True,
+        )
+        return True
+    return False
 
 
 def track(
@@ -77,15 +118,14 @@ def track(
     model: Annotated[str | None, typer.Option(help="model, for your records")] = None,
 ) -> None:
     """Adopt a task created elsewhere so genhook follows it; prints it as JSON."""
-
-    async def work(services: Services) -> resources.Task:
-        return views.task(await services.submitter().track(provider, provider_task_id, model))
-
-    print_json(run(work))
+    with talking() as genhook:
+        print_json(genhook.track(provider, provider_task_id, model=model))
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
     """``["n=2", "size=1:1", "flag=true"]`` → ``{"n": 2, "size": "1:1", "flag": True}``."""
+    import orjson
+
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -99,66 +139,85 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 def status(task_id: Annotated[str, typer.Argument(help="genhook task id (tsk_...)")]) -> None:
-    """Print one task as JSON."""
-
-    async def work(services: Services) -> resources.Task:
-        async with services.sessions() as session:
-            await session.connection(execution_options=READ_ONLY)
-            task = await session.get(Task, task_id)
-        if task is None:
-            raise TaskNotFoundError(task_id)
-        return views.task(task)
-
-    print_json(run(work))
+    """Print one task as JSON, with its history (callbacks, polls, events, deliveries)."""
+    with talking() as genhook:
+        print_json(genhook.get(task_id))
 
 
+@tasks_app.callback()
 def tasks(
+    context: typer.Context,
     status: Annotated[str | None, typer.Option(help="only this status")] = None,
     provider: Annotated[str | None, typer.Option(help="only this provider")] = None,
     stuck: Annotated[
         bool, typer.Option("--stuck", help="unfinished tasks past their expected time, and why")
     ] = False,
-    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE)] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many")] = 50,
+    output: Annotated[Output, typer.Option(help="table, or json (one task per line)")] = (
+        Output.TABLE
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="the same as --output json")] = False,
 ) -> None:
     """List recent tasks, newest first (with --stuck: oldest unfinished first, with reasons)."""
-    query = validated(TaskQuery, status=status, provider=provider, limit=limit)
+    if context.invoked_subcommand is not None:
+        return
+    from receiver import clock
 
-    async def work(services: Services) -> list[tuple[resources.Task, str | None]]:
-        now = clock.utcnow()
-        async with services.sessions() as session:
-            await session.connection(execution_options=READ_ONLY)
-            if stuck:
-                rows = await stuck_tasks(session, services.settings, now, limit=query.limit)
-                return [(views.task(t), stuck_reason(t, services.settings, now)) for t in rows]
-            rows = await list_tasks(session, query, limit=query.limit)
-            return [(views.task(t), None) for t in rows]
-
-    found = run(work)
+    as_json = as_json or output is Output.JSON
+    with talking() as genhook:
+        if stuck:
+            found: list[Any] = genhook.stuck(limit=limit)
+        else:
+            listing = genhook.tasks(
+                status=status, provider=provider, page_size=min(limit, MAX_PAGE)
+            )
+            found = list(itertools.islice(listing, limit))
     if as_json:
-        print_json_lines(
-            {**task.model_dump(mode="json"), "stuck_reason": reason} if stuck else task
-            for task, reason in found
-        )
+        print_json_lines(found)
         return
     columns = ["id", "provider", "model", "status", "via", "created"]
-    columns.append("why" if stuck else "results")
-    table = Table(*columns)
-    for task, reason in found:
-        table.add_row(
-            task.id,
-            task.provider,
-            task.model or "",
-            task.status,
-            task.last_source or "",
-            clock.iso(task.created_at) or "",
-            reason if stuck else str(len(task.result_urls)),
-        )
-    Console().print(table)
+    columns.append("why" if stuck else "images")
+    print_table(
+        columns,
+        (
+            [
+                task.id,
+                task.provider,
+                task.model or "",
+                task.status,
+                task.last_source or "",
+                clock.iso(task.created_at) or "",
+                task.stuck_reason if stuck else str(len(task.result_urls)),
+            ]
+            for task in found
+        ),
+    )
     if stuck and not found:
-        Console(stderr=True).print("no stuck tasks")
+        err.print("no stuck tasks")
+
+
+@tasks_app.command("settle")
+def settle(
+    task_id: Annotated[str, typer.Argument(help="a submitting task whose create was lost")],
+    failed: Annotated[
+        bool, typer.Option("--failed", help="the provider has no such job: record it failed")
+    ] = False,
+    resubmit: Annotated[
+        bool, typer.Option("--resubmit", help="the provider has no such job: create it again")
+    ] = False,
+) -> None:
+    """Settle an unconfirmed submission by hand; prints the task as JSON."""
+    if failed == resubmit:
+        raise fail("give exactly one of --failed and --resubmit", EXIT_USAGE)
+    with talking() as genhook:
+        task = genhook.settle(task_id, "failed" if failed else "resubmit")
+    print_json(task)
+    if task.status == "failed" and resubmit:
+        raise typer.Exit(EXIT_REFUSED)
 
 
 def providers() -> None:
     """Print the models and parameters each provider accepts, as JSON."""
+    from receiver.providers.registry import describe_catalogs
+
     print_json(describe_catalogs())

@@ -1,71 +1,77 @@
 """``genhook watch``: follow one task to its end (``submit --wait`` does too).
 
-Both read the live event stream (:meth:`receiver.stream.EventStream.follow_task`)
-filtered to the task: the task's history first, then each event as it is committed,
-until a terminal one. Nothing here asks the provider anything; genhook's own poller
-and callbacks move the task, this only listens.
+Both follow the server's live event stream through the client
+(:meth:`receiver.client.Genhook.wait`): the task's state first, then each event as
+it is committed, until a terminal one, resuming after a dropped connection.
+Nothing here asks the provider anything; genhook's own poller and callbacks move
+the task, this only listens.
 
-Exit codes (:func:`exit_code`): 0 completed, 1 failed or expired, 2 no such task,
-3 still running when the time limit ran out, 4 completed but a result image could
-not be downloaded.
+Exit codes (:mod:`receiver.cli.runner`): 0 completed, 1 failed or expired, 3 still
+running when the time limit ran out, 4 completed but a result image could not be
+downloaded, 5 no such task.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import mimetypes
 import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
-import httpx
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
-from receiver import resources
-from receiver.cli.runner import err, print_json, run
-from receiver.lifecycle import Status
-from receiver.services import Services
+from receiver.cli.runner import (
+    EXIT_DOWNLOAD_FAILED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_TIMED_OUT,
+    err,
+    print_json,
+    talking,
+)
 
-EXIT_COMPLETED = 0
-EXIT_FAILED = 1
-EXIT_NOT_FOUND = 2
-EXIT_TIMED_OUT = 3
-EXIT_DOWNLOAD_FAILED = 4
+if TYPE_CHECKING:
+    import httpx
+
+    from receiver import resources
+
+EXIT_COMPLETED = EXIT_OK
+EXIT_FAILED = EXIT_REFUSED
+__all__ = ["EXIT_NOT_FOUND", "EXIT_TIMED_OUT", "exit_code", "watch"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".avif", ".bmp"}
 
 
 def exit_code(task: resources.Task) -> int:
-    if task.status is Status.COMPLETED:
+    if task.status == "completed":
         return EXIT_COMPLETED
     return EXIT_FAILED if task.status.is_terminal else EXIT_TIMED_OUT
 
 
-async def download_results(
-    http: httpx.AsyncClient, task: resources.Task, directory: Path
-) -> list[Path]:
+def download_results(http: httpx.Client, task: resources.Task, directory: Path) -> list[Path]:
     """Save the task's result images as ``DIR/<task id>-<n><ext>``; returns the paths.
 
     A file is written under a temporary name and renamed when complete, so an
     interrupted download never leaves a truncated image that looks finished.
     """
-    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     saved = []
     for number, url in enumerate(task.result_urls, start=1):
-        async with http.stream("GET", url, follow_redirects=True) as response:
+        with http.stream("GET", url, follow_redirects=True) as response:
             response.raise_for_status()
             suffix = _suffix(url, response.headers.get("content-type"))
             target = directory / f"{task.id}-{number}{suffix}"
             partial = target.with_name(target.name + ".part")
             with partial.open("wb") as file:
-                async for chunk in response.aiter_bytes():
+                for chunk in response.iter_bytes():
                     file.write(chunk)
         partial.replace(target)
         saved.append(target)
@@ -153,33 +159,34 @@ def watch(
 ) -> None:
     """Follow a task live until it finishes.
 
-    Exit code: 0 completed, 1 failed or expired, 2 no such task, 3 still running at
-    --timeout, 4 completed but a result image could not be downloaded.
+    Exit code: 0 completed, 1 failed or expired, 3 still running at --timeout, 4
+    completed but a result image could not be downloaded, 5 no such task.
     """
+    import httpx
+
+    from receiver.errors import ClientTimeoutError
+
     display = WatchDisplay(err if as_json else Console())
-
-    async def work(services: Services) -> tuple[resources.Task, list[Path] | str]:
-        with display.running():
-            task = await services.stream.follow_task(
-                task_id, within=timeout, on_update=display.update
-            )
-        saved: list[Path] | str = []
-        if download is not None and task.result_urls:
-            try:
-                saved = await download_results(services.http, task, download)
-            except Exception as exc:  # report any download failure, keep the task result
-                saved = f"{type(exc).__name__}: {exc}"
-        return task, saved
-
-    task, saved = run(work, not_found_exit=EXIT_NOT_FOUND)
+    with talking() as genhook, display.running():
+        try:
+            task = genhook.wait(task_id, timeout=timeout, on_update=display.update)
+        except ClientTimeoutError as exc:
+            task = exc.task
+    saved: list[Path] | str = []
+    if download is not None and task.result_urls:
+        try:
+            with httpx.Client(timeout=httpx.Timeout(60, connect=10)) as http:
+                saved = download_results(http, task, download)
+        except Exception as exc:  # report any download failure, keep the task result
+            saved = f"{type(exc).__name__}: {exc}"
     display.summary(task)
     if as_json:
         print_json(task)
     code = exit_code(task)
     if isinstance(saved, str):
-        err.print(f"[red]download failed:[/red] {saved}", highlight=False)
+        err.print(f"[red]download failed:[/red] {saved}", markup=True)
         code = code or EXIT_DOWNLOAD_FAILED
     else:
         for path in saved:
-            err.print(f"saved {path}", highlight=False)
+            err.print(f"saved {path}")
     raise typer.Exit(code)

@@ -40,7 +40,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from receiver import clock, netguard
+from receiver import clock, metrics, netguard
 from receiver.delivery.outbox import release_next, reschedule_followers
 from receiver.delivery.schedule import (
     AttemptResult,
@@ -322,6 +322,7 @@ class Dispatcher:
             decision = Decision(Verdict.DEAD, reason=f"{decision.reason}; subscriber disabled")
         self._apply(delivery, decision, result, now)
         session.add(delivery)
+        metrics.delivery_recorded(session, decision.verdict.value, delivery, now)
         if decision.verdict is Verdict.RETRY:
             assert decision.next_attempt_at is not None
             await reschedule_followers(session, delivery, decision.next_attempt_at)
@@ -337,6 +338,11 @@ class Dispatcher:
             item.attempt_number,
             decision.verdict.value,
             f" ({decision.reason})" if decision.reason else "",
+            extra={
+                "delivery_id": item.delivery_id,
+                "event_id": item.event_id,
+                "task_id": delivery.task_id,
+            },
         )
         return decision.verdict
 

@@ -11,6 +11,11 @@ so both refuse the same input with the same words:
 * a secret given must be ``whsec_`` + base64 (:mod:`receiver.delivery.signing`); none
   given → one is generated.
 
+A subscriber may belong to one task (``task_id``): the webhook an application gave
+with that task's submission (``POST /api/tasks {"webhook": ...}``). It is signed,
+retried and managed exactly like any other, but receives that task's events only,
+and listings leave it out unless asked for that task.
+
 Disabling a subscriber (by hand, on a 410, or after failing for too long) also
 dead-letters its pending deliveries: nothing is sent to it any more, and an operator
 who re-enables it decides with ``genhook deliveries replay --dead`` what to resend.
@@ -39,7 +44,6 @@ log = logging.getLogger(__name__)
 
 ALLOW_HINT = "set GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS=true to allow it"
 MAX_URL_LENGTH = 2000
-_ACTIVE_KEY = "genhook.active_subscribers"  # session.info cache, see active_subscribers_for
 
 
 def validate_url_syntax(url: str) -> str:
@@ -63,24 +67,6 @@ async def validate_url(url: str, *, allow_private: bool) -> str:
     except TargetRefusedError as exc:
         raise InvalidSubscriberError("target_refused", str(exc)) from None
     return url
-
-
-def wants(subscriber: Subscriber, event_type: str) -> bool:
-    return not subscriber.event_types or event_type in subscriber.event_types
-
-
-async def active_subscribers_for(session: AsyncSession, event_type: str) -> Sequence[Subscriber]:
-    """Active subscribers that want ``event_type`` (the table is small: filter here).
-
-    Read once per transaction: a batched ingest records hundreds of events in one
-    transaction, and each statement is a round trip.
-    """
-    transaction = session.sync_session.get_transaction()
-    cached = session.info.get(_ACTIVE_KEY)
-    if cached is None or cached[0] is not transaction:
-        rows = (await session.exec(select(Subscriber).where(col(Subscriber.active)))).all()
-        cached = session.info[_ACTIVE_KEY] = (transaction, list(rows))
-    return [s for s in cached[1] if wants(s, event_type)]
 
 
 async def disable_in_session(
@@ -132,25 +118,44 @@ class Subscribers:
         self, url: str, event_types: Iterable[str] | str | None = None, secret: str | None = None
     ) -> Subscriber:
         """A new subscriber; no ``event_types`` means every type."""
+        subscriber = await self.prepare(url, event_types, secret)
+        async with self._sessions() as session, session.begin():
+            session.add(subscriber)
+        log.info("subscriber %s added for %s", subscriber.id, subscriber.url)
+        return subscriber
+
+    async def prepare(
+        self,
+        url: str,
+        event_types: Iterable[str] | str | None = None,
+        secret: str | None = None,
+        *,
+        task_id: str | None = None,
+    ) -> Subscriber:
+        """A validated subscriber, not stored yet (the caller adds it to its own
+        transaction: a task webhook is written with its task)."""
         types = parse_event_types(event_types)
         if secret is not None:
             secret = validate_secret(secret.strip())
         url = await validate_url(url, allow_private=self._settings.allow_private_targets)
-        subscriber = Subscriber(
+        return Subscriber(
             url=url,
             secret=secret or generate_secret(),
             event_types=types,
+            task_id=task_id,
             created_at=clock.utcnow(),
         )
-        async with self._sessions() as session, session.begin():
-            session.add(subscriber)
-        log.info("subscriber %s added for %s", subscriber.id, url)
-        return subscriber
 
-    async def list(self) -> Sequence[Subscriber]:
+    async def list(self, *, task_id: str | None = None) -> Sequence[Subscriber]:
+        """Every subscriber for all tasks; with ``task_id``, that task's webhooks."""
         async with self._sessions() as session:
             await session.connection(execution_options=READ_ONLY)
-            query = select(Subscriber).order_by(col(Subscriber.id))
+            scope = (
+                col(Subscriber.task_id).is_(None)
+                if task_id is None
+                else col(Subscriber.task_id) == task_id
+            )
+            query = select(Subscriber).where(scope).order_by(col(Subscriber.id))
             return (await session.exec(query)).all()
 
     async def get(self, subscriber_id: str) -> Subscriber:

@@ -95,6 +95,7 @@ class ApimallAdapter(HttpAdapter):
         document = await self.http.request(
             "POST",
             CREATE_PATH,
+            endpoint="create",
             json=request,
             headers={"Idempotency-Key": idempotency_key},
             idempotent=True,
@@ -113,7 +114,7 @@ class ApimallAdapter(HttpAdapter):
 
     async def fetch(self, provider_task_id: str) -> TaskSnapshot:
         path = TASK_PATH.format(task_id=quote(provider_task_id, safe=""))
-        document = await self.http.request("GET", path, idempotent=True)
+        document = await self.http.request("GET", path, endpoint="status", idempotent=True)
         data = as_object(document.get("data"))
         state = optional_text(data.get("status"))
         if state is None:

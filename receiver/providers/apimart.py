@@ -92,7 +92,9 @@ class ApimartAdapter(HttpAdapter):
         self, request: dict[str, Any], *, idempotency_key: str, callback_url: str | None
     ) -> CreateResult:
         """Submit; ``idempotency_key`` and ``callback_url`` are unused (no such features)."""
-        document = await self.http.request("POST", CREATE_PATH, json=request, idempotent=False)
+        document = await self.http.request(
+            "POST", CREATE_PATH, endpoint="create", json=request, idempotent=False
+        )
         data = document.get("data")
         first = as_object(data[0] if isinstance(data, list) and data else data)
         task_id = optional_text(first.get("task_id")) or optional_text(first.get("id"))
@@ -108,7 +110,7 @@ class ApimartAdapter(HttpAdapter):
 
     async def fetch(self, provider_task_id: str) -> TaskSnapshot:
         path = TASK_PATH.format(task_id=quote(provider_task_id, safe=""))
-        document = await self.http.request("GET", path, idempotent=True)
+        document = await self.http.request("GET", path, endpoint="status", idempotent=True)
         task = as_object(document.get("data"))
         snapshot = snapshot_from_task(
             task, fallback_id=provider_task_id, observed_at=clock.utcnow()
@@ -123,7 +125,7 @@ class ApimartAdapter(HttpAdapter):
         found: dict[str, TaskSnapshot] = {}
         for chunk in chunks(wanted, self.batch_size):
             document = await self.http.request(
-                "POST", BATCH_PATH, json={"task_ids": chunk}, idempotent=True
+                "POST", BATCH_PATH, endpoint="batch", json={"task_ids": chunk}, idempotent=True
             )
             observed_at = clock.utcnow()
             asked = set(chunk)

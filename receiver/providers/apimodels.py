@@ -17,6 +17,7 @@ Contract: ``../shared/provider-docs/apimodels-images-and-callbacks.txt``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -64,7 +65,9 @@ class ApimodelsAdapter(HttpAdapter):
     ) -> CreateResult:
         """Submit; ``idempotency_key`` is unused (apimodels has no such header)."""
         body = {**request, "callback_url": callback_url} if callback_url else request
-        document = await self.http.request("POST", GENERATIONS_PATH, json=body, idempotent=False)
+        document = await self.http.request(
+            "POST", GENERATIONS_PATH, endpoint="create", json=body, idempotent=False
+        )
         data = as_object(document.get("data"))
         task_id = optional_text(data.get("taskId"))
         if task_id is None:
@@ -79,7 +82,11 @@ class ApimodelsAdapter(HttpAdapter):
 
     async def fetch(self, provider_task_id: str) -> TaskSnapshot:
         document = await self.http.request(
-            "GET", GENERATIONS_PATH, params={"task_id": provider_task_id}, idempotent=True
+            "GET",
+            GENERATIONS_PATH,
+            endpoint="status",
+            params={"task_id": provider_task_id},
+            idempotent=True,
         )
         data = as_object(document.get("data"))
         state = _state(data)
@@ -121,8 +128,22 @@ def parse_callback(body: bytes, *, observed_at: datetime) -> ParsedCallback:
     snapshot = snapshot_from_data(
         data, state=state, source=Source.CALLBACK, observed_at=observed_at, errors=errors
     )
+    asked = param.value if param.error is None and isinstance(param.value, dict) else {}
+    model = optional_text(asked.get("model")) or optional_text(data.get("model"))
+    snapshot = replace(snapshot, model=model, request=request_of(asked, model))
     request_params = param.value if param.error is None else param.raw
     return ParsedCallback(snapshot, request_params, tuple(errors))
+
+
+def request_of(param: Mapping[str, Any], model: str | None) -> dict[str, Any] | None:
+    """The echoed ``param`` in the shape genhook stores a request it submitted in
+    (``{"model", "prompt", "params"}``), so a task created elsewhere reads the same;
+    None when the callback echoes nothing."""
+    if not param:
+        return None
+    rest = {k: v for k, v in param.items() if k not in ("model", "prompt", "callback_url")}
+    prompt = param.get("prompt")
+    return {"model": model, "prompt": prompt if isinstance(prompt, str) else None, "params": rest}
 
 
 def snapshot_from_data(

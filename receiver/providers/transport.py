@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
-from receiver import clock
+from receiver import clock, metrics
 from receiver.providers.errors import (
     ProviderCallError,
     ProviderNetworkError,
@@ -104,15 +105,19 @@ class ProviderHttp:
         method: str,
         path: str,
         *,
+        endpoint: str,
         idempotent: bool,
         json: Any = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Send the call (retrying where it helps); return the decoded JSON object."""
+        """Send the call (retrying where it helps); return the decoded JSON object.
+
+        ``endpoint`` names the call in metrics (``create``, ``status``, ``batch``): a
+        path can hold a task id, a metric label must not."""
 
         async def once() -> dict[str, Any]:
-            return await self._once(method, path, idempotent, json, params, headers)
+            return await self._once(method, path, endpoint, idempotent, json, params, headers)
 
         return await call_with_retries(
             once,
@@ -126,6 +131,7 @@ class ProviderHttp:
         self,
         method: str,
         path: str,
+        endpoint: str,
         idempotent: bool,
         json: Any,
         params: Mapping[str, str] | None,
@@ -134,6 +140,7 @@ class ProviderHttp:
         all_headers = {"Accept": "application/json", **(headers or {})}
         if self._api_key:
             all_headers["Authorization"] = f"Bearer {self._api_key}"
+        began = time.perf_counter()
         try:
             response = await self._client.request(
                 method,
@@ -143,11 +150,16 @@ class ProviderHttp:
                 headers=all_headers,
             )
         except httpx.TransportError as exc:  # timeouts, refused or dropped connections
+            failure = "timeout" if isinstance(exc, httpx.TimeoutException) else "network"
+            metrics.provider_request(self.provider, endpoint, failure, time.perf_counter() - began)
             raise ProviderNetworkError(
                 f"{method} {path}: {type(exc).__name__}: {exc}",
                 provider=self.provider,
                 idempotent=idempotent,
             ) from exc
+        metrics.provider_request(
+            self.provider, endpoint, str(response.status_code), time.perf_counter() - began
+        )
         document = _decode(response.content)
         info = self._read_error(response.status_code, document)
         if info is None and not is_success(response.status_code):

@@ -21,9 +21,22 @@ from starlette.responses import Response
 
 from receiver.errors import GenhookError
 from receiver.settings import Settings
-from receiver.web import assets, callbacks, deliveries, events, health, openapi, subscribers, tasks
+from receiver.web import (
+    assets,
+    callbacks,
+    deliveries,
+    events,
+    health,
+    metrics,
+    openapi,
+    subscribers,
+    tasks,
+    workers,
+)
 from receiver.web.auth import AdminAuthMiddleware
+from receiver.web.body_limit import BodyLimitMiddleware
 from receiver.web.dashboard import pages as dashboard
+from receiver.web.dashboard import stats as dashboard_stats
 from receiver.web.http import DATABASE_FAILURES, error, error_response, storage_unavailable
 from receiver.web.nul_guard import RefuseNulMiddleware
 
@@ -44,7 +57,9 @@ def build_app(
             app.state.services = services
             yield
 
-    token = settings.api_token.get_secret_value() if settings.api_token else None
+    if settings.api_token is None:
+        raise ValueError("build_app needs the resolved API token (see receiver.app.create_app)")
+    token = settings.api_token.get_secret_value()
     return Starlette(
         routes=[
             *callbacks.routes,
@@ -53,13 +68,17 @@ def build_app(
             *events.routes,
             *subscribers.routes,
             *deliveries.routes,
+            *workers.routes,
+            *metrics.routes,
             *assets.routes,
             *openapi.routes,
+            *dashboard_stats.routes,
             *dashboard.routes,
         ],
         middleware=[
             # Outermost first: who may ask, then what may be asked.
             Middleware(AdminAuthMiddleware, api_token=token),
+            Middleware(BodyLimitMiddleware, limit=settings.api_max_body),
             Middleware(RefuseNulMiddleware),
         ],
         exception_handlers={
@@ -70,6 +89,22 @@ def build_app(
         },
         lifespan=lifespan,
     )
+
+
+def build_ops_app(settings: Settings, services: Services) -> WebApp:
+    """``/healthz``, ``/readyz`` and ``/metrics`` alone, for ``genhook worker
+    --metrics-port``: the same handlers and access rule as the web process, on
+    services the worker has already opened."""
+    if settings.api_token is None:
+        raise ValueError("build_ops_app needs the resolved API token (see receiver.cli.serve)")
+    token = settings.api_token.get_secret_value()
+    app = Starlette(
+        routes=[*health.routes, *metrics.routes],
+        middleware=[Middleware(AdminAuthMiddleware, api_token=token)],
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
+    )
+    app.state.services = services
+    return app
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

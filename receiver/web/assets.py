@@ -1,11 +1,11 @@
 """``GET /assets/{task_id}/{name}``: the mirrored result images, served back.
 
-Behind the same rule as the admin API (``receiver.web.auth``): the bearer token, or
-loopback when no token is set. A stored image never
-changes (one key per task and position, written once, atomically), so it is sent
-with a year-long ``immutable`` cache lifetime; ``private`` because it sits behind
-authentication. The content type comes from the extension genhook chose from the
-image's own bytes, and ``nosniff`` stops a browser from second-guessing it.
+Behind the same rule as the admin API (``receiver.web.auth``): the bearer token or
+the dashboard's session cookie. A stored image never changes (one key per task and
+position, written once, atomically), so it is sent with a year-long ``immutable``
+cache lifetime; ``private`` because it sits behind authentication. The content
+type comes from the extension genhook chose from the image's own bytes, and
+``nosniff`` stops a browser from second-guessing it.
 """
 
 from __future__ import annotations

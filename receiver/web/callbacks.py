@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver import clock, resources
+from receiver import clock, metrics, resources
 from receiver.errors import BodyTooLargeError, InvalidTokenError
 from receiver.ingest import Inbound
 from receiver.lifecycle import Source
@@ -55,12 +55,15 @@ async def receive_callback(request: Request) -> Response:
     adapter = runtime.callback_adapters.get(provider)
     if adapter is None:
         if provider not in runtime.adapters:
+            metrics.callback_received(metrics.UNKNOWN, "refused")
             return error(404, "unknown_provider", f"no provider named {provider!r}")
+        metrics.callback_received(provider, "refused")
         return error(404, "no_callbacks", f"provider {provider!r} does not send callbacks")
     try:
         task_id = runtime.callback_urls.tokens.verify(provider, token)
         body = await read_body(request, runtime.settings.callback_max_body)
     except (InvalidTokenError, BodyTooLargeError) as exc:
+        metrics.callback_received(provider, "refused")
         return error_response(exc)
 
     try:
@@ -86,8 +89,14 @@ async def receive_callback(request: Request) -> Response:
     try:
         result = await runtime.ingestor.record(inbound)
     except (SQLAlchemyError, OSError) as exc:
-        log.exception("could not store callback for task %s", task_id)
+        metrics.callback_received(provider, "unavailable")
+        log.exception(
+            "could not store callback for task %s",
+            task_id,
+            extra={"task_id": task_id, "provider": provider},
+        )
         return storage_unavailable(exc)
+    metrics.callback_received(provider, result.outcome.value)
     return respond(resources.CallbackAck(status=result.outcome, task_id=result.task_id))
 
 

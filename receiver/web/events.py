@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from receiver import metrics
 from receiver.errors import EventNotFoundError, TaskNotFoundError
 from receiver.params import EventQuery
 from receiver.stream import EventFilter
@@ -49,8 +50,9 @@ async def get_events(request: Request) -> Response:
         return error(400, exc.code, f"{exc}: cannot resume after it")
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        async for event in runtime.stream.follow(position, filters):
-            yield ServerSentEvent(data=event.data, id=event.id, event=event.type)
+        with metrics.sse_stream():
+            async for event in runtime.stream.follow(position, filters):
+                yield ServerSentEvent(data=event.data, id=event.id, event=event.type)
 
     return EventSourceResponse(events(), ping=PING_SECONDS)
 

@@ -1,6 +1,15 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (it can do its work)."""
+"""``/healthz`` (the process answers) and ``/readyz`` (it can do its work).
+
+Ready means: the database answers ``SELECT 1`` within
+``GENHOOK_HEALTH_DATABASE_TIMEOUT_SECONDS``, and, where this process runs background
+jobs, none of them is late (:func:`receiver.heartbeat.late_jobs`). A process that is
+not ready says which check failed, so the answer is worth reading, not only its
+status.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from sqlalchemy import text
 from starlette.requests import Request
@@ -10,6 +19,7 @@ from starlette.routing import Route
 from receiver import resources
 from receiver.web.http import error, respond, services
 from receiver.web.operation import operation
+from storage.engine import READ_ONLY
 
 
 @operation("Liveness", "service", ok={200: resources.Health}, public=True)
@@ -18,18 +28,37 @@ async def healthz(request: Request) -> Response:
 
 
 @operation(
-    "Readiness: the database answers",
+    "Readiness: the database answers and no background job of this process is late",
     "service",
     ok={200: resources.Health},
-    errors={503: "the database does not answer"},
+    errors={503: "the database does not answer in time, or a background job is late"},
     public=True,
 )
 async def readyz(request: Request) -> Response:
+    runtime = services(request)
+    health = runtime.settings.health
     try:
-        async with services(request).engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        async with asyncio.timeout(health.database_timeout_seconds):
+            async with runtime.engine.connect() as connection:
+                # read-only: on SQLite a plain BEGIN would queue for the write lock
+                await connection.execution_options(**READ_ONLY)
+                await connection.execute(text("SELECT 1"))
+    except TimeoutError:
+        return error(
+            503,
+            "database_unavailable",
+            f"the database did not answer within {health.database_timeout_seconds:g} s",
+        )
     except Exception as exc:  # any failure means "not ready"; say which
         return error(503, "database_unavailable", f"{type(exc).__name__}: {exc}")
+    late = runtime.jobs.late(health.job_grace_seconds)
+    if late:
+        described = "; ".join(
+            f"{job.name} has not succeeded for {job.age_seconds:.0f} s "
+            f"(allowed {job.limit_seconds:.0f} s)"
+            for job in late
+        )
+        return error(503, "jobs_late", f"background jobs are late: {described}")
     return respond(resources.Health(status="ready"))
 
 

@@ -37,6 +37,8 @@ STATUS: dict[type[errors.GenhookError], int] = {
     errors.MalformedBodyError: 400,
     errors.UnknownProviderError: 404,
     errors.AlreadyTrackedError: 409,
+    errors.IdempotencyKeyReusedError: 409,
+    errors.NotSettleableError: 409,
     errors.RequestError: 422,
     errors.NotFoundError: 404,
     errors.InvalidTokenError: 401,

@@ -32,9 +32,9 @@ from receiver.web.operation import JSON, Operation, operation, operation_of
 TITLE = "genhook"
 DESCRIPTION = (
     "Callback receiver, poller and webhook relay for asynchronous image-generation "
-    "gateways. Admin routes need `Authorization: Bearer $GENHOOK_API_TOKEN` when it is "
-    "set (the dashboard's session cookie works for reads); without a token they answer "
-    "loopback clients only."
+    "gateways. Admin routes always need `Authorization: Bearer <token>`: "
+    "`GENHOOK_API_TOKEN`, or the token the server generated into its data directory "
+    "(`api-token`). The dashboard's session cookie works for reads."
 )
 REF = "#/components/schemas/{model}"
 

@@ -9,16 +9,23 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver import resources, views
-from receiver.params import RotateBody, SubscriberBody
-from receiver.web.http import parse_body, respond, services
+from receiver.params import DisableBody, RotateBody, SubscriberBody, SubscriberQuery
+from receiver.web.http import parse_body, parse_query, respond, services
 from receiver.web.operation import operation
 
 NOT_FOUND = {404: "no such subscriber"}
 
 
-@operation("Webhook subscribers", "delivery", ok={200: resources.SubscriberList})
+@operation(
+    "Webhook subscribers for all tasks (with task_id: that task's own webhooks)",
+    "delivery",
+    query=SubscriberQuery,
+    ok={200: resources.SubscriberList},
+    errors={422: "a parameter is invalid"},
+)
 async def get_subscribers(request: Request) -> Response:
-    found = await services(request).subscribers.list()
+    query = parse_query(request, SubscriberQuery)
+    found = await services(request).subscribers.list(task_id=query.task_id)
     return respond(resources.SubscriberList(subscribers=[views.subscriber(s) for s in found]))
 
 
@@ -55,13 +62,19 @@ async def delete_subscriber(request: Request) -> Response:
 @operation(
     "Disable a subscriber (its pending deliveries are dead-lettered)",
     "delivery",
+    body=DisableBody,
     ok={200: resources.DisabledSubscriber},
-    errors=NOT_FOUND,
+    errors={**NOT_FOUND, 400: "body is not JSON", 422: "invalid body"},
 )
 async def disable_subscriber(request: Request) -> Response:
+    body = await parse_body(request, DisableBody) if await request.body() else DisableBody()
     subscriber_id = request.path_params["subscriber_id"]
     manager = services(request).subscribers
-    dead = await manager.disable(subscriber_id)
+    dead = await (
+        manager.disable(subscriber_id, body.reason)
+        if body.reason
+        else manager.disable(subscriber_id)
+    )
     disabled = views.subscriber(await manager.get(subscriber_id))
     return respond(resources.DisabledSubscriber(**dict(disabled), dead_lettered=dead))
 

@@ -1,17 +1,28 @@
-"""Task routes under ``/api``: submit, adopt, receiver-only URLs, read and list."""
+"""Task routes under ``/api``: submit, adopt, receiver-only URLs, read, list, settle."""
 
 from __future__ import annotations
+
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver import resources, views
-from receiver.errors import TaskNotFoundError
-from receiver.params import CallbackUrlBody, SubmitBody, TaskQuery, TrackBody
-from receiver.submit import SubmitRequest
+from receiver import clock, resources, views
+from receiver.errors import InvalidRequestError, TaskNotFoundError
+from receiver.params import (
+    IDEMPOTENCY_KEY_PATTERN,
+    CallbackUrlBody,
+    SettleBody,
+    StuckQuery,
+    SubmitBody,
+    TaskQuery,
+    TrackBody,
+)
+from receiver.stuck import stuck_reason, stuck_tasks
+from receiver.submit import SubmitRequest, TaskWebhook
 from receiver.web.http import parse_body, parse_query, respond, services
-from receiver.web.operation import operation
+from receiver.web.operation import Header, operation
 from storage.engine import READ_ONLY
 from storage.models import Task
 from storage.queries import (
@@ -21,6 +32,9 @@ from storage.queries import (
     list_tasks,
     snapshots_for,
 )
+
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+TOO_LARGE = "body over GENHOOK_API_MAX_BODY"
 
 
 @operation(
@@ -49,21 +63,75 @@ async def post_callback_url(request: Request) -> Response:
     "Submit a generation job",
     "tasks",
     body=SubmitBody,
-    ok={201: resources.Task},
+    headers=(
+        Header(
+            "Idempotency-Key",
+            "up to 200 printable ASCII characters; the same key with the same body answers "
+            "the task it created (nothing is sent to the provider again), with another "
+            "body 409",
+        ),
+    ),
+    ok={201: resources.SubmittedTask},
     errors={
         400: "body is not JSON",
         404: "unknown provider",
+        409: "Idempotency-Key used for a different request",
+        413: TOO_LARGE,
         422: "refused before any provider call; names the field",
     },
+    description="The task comes back `failed` when the provider refused it, and "
+    "`submitting` with error code `create_unconfirmed` when the provider's answer was "
+    "lost (settle it with `POST /api/tasks/{task_id}/settle`, or let the reconciler).",
 )
 async def post_task(request: Request) -> Response:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise InvalidRequestError(
+            "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces",
+            field="Idempotency-Key",
+        )
     body = await parse_body(request, SubmitBody)
-    task = (
-        await services(request)
-        .submitter()
-        .submit(SubmitRequest(body.provider, body.model, body.prompt, body.params))
+    hook = body.webhook
+    submitter = services(request).submitter()
+    task = await submitter.submit(
+        SubmitRequest(
+            body.provider,
+            body.model,
+            body.prompt,
+            body.params,
+            webhook=TaskWebhook(hook.url, [t.value for t in hook.events], hook.secret)
+            if hook is not None
+            else None,
+        ),
+        idempotency_key=key,
     )
-    return respond(views.task(task), 201)
+    webhook = await submitter.webhook_of(task.id) if hook is not None else None
+    return respond(
+        resources.SubmittedTask(
+            **dict(views.task(task)),
+            webhook=views.subscriber_with_secret(webhook) if webhook is not None else None,
+        ),
+        201,
+    )
+
+
+@operation(
+    "Settle an unconfirmed submission by hand: as failed, or by creating it again",
+    "tasks",
+    body=SettleBody,
+    ok={200: resources.Task},
+    errors={
+        400: "body is not JSON",
+        404: "no such task",
+        409: "not an unconfirmed submission, or its create is in flight",
+        413: TOO_LARGE,
+        422: "invalid body",
+    },
+)
+async def post_settle(request: Request) -> Response:
+    body = await parse_body(request, SettleBody)
+    task = await services(request).submitter().settle(request.path_params["task_id"], body.outcome)
+    return respond(views.task(task))
 
 
 @operation(
@@ -104,7 +172,7 @@ async def get_task(request: Request) -> Response:
         events = await events_for(session, task_id)
         deliveries = await deliveries_for(session, task_id)
         assets = await assets_for(session, task_id)
-    base_url = runtime.settings.public_url
+    base_url = runtime.settings.resolved_public_url
     return respond(
         resources.TaskDetail(
             **dict(views.task(task)),
@@ -134,10 +202,35 @@ async def get_tasks(request: Request) -> Response:
     )
 
 
+@operation(
+    "Unfinished tasks past their expected time, oldest first, with the reason",
+    "tasks",
+    query=StuckQuery,
+    ok={200: resources.StuckTaskList},
+    errors={422: "a parameter is invalid"},
+)
+async def get_stuck_tasks(request: Request) -> Response:
+    query = parse_query(request, StuckQuery)
+    runtime = services(request)
+    now = clock.utcnow()
+    async with runtime.sessions() as session:
+        await session.connection(execution_options=READ_ONLY)
+        rows = await stuck_tasks(session, runtime.settings, now, limit=query.limit)
+    found = [
+        resources.StuckTask(
+            **dict(views.task(t)), stuck_reason=stuck_reason(t, runtime.settings, now)
+        )
+        for t in rows
+    ]
+    return respond(resources.StuckTaskList(tasks=found))
+
+
 routes = [
     Route("/api/callback-urls", post_callback_url, methods=["POST"]),
     Route("/api/tasks", get_tasks, methods=["GET"]),
     Route("/api/tasks", post_task, methods=["POST"]),
     Route("/api/tasks/track", post_track, methods=["POST"]),
+    Route("/api/tasks/stuck", get_stuck_tasks, methods=["GET"]),
     Route("/api/tasks/{task_id}", get_task, methods=["GET"]),
+    Route("/api/tasks/{task_id}/settle", post_settle, methods=["POST"]),
 ]

@@ -13,7 +13,7 @@ from receiver.lifecycle import Status
 from storage.engine import create_engine, create_session_factory
 from storage.models import Task
 from tests.fixtures.apimodels import callback_body
-from tests.support.process import free_port, genhook_env, genhook_server
+from tests.support.process import api_headers, free_port, genhook_env, genhook_server
 
 
 def test_acknowledged_callbacks_survive_kill_9(tmp_path: Path, database_url: str) -> None:
@@ -41,7 +41,11 @@ def test_acknowledged_callbacks_survive_kill_9(tmp_path: Path, database_url: str
 
     with genhook_server(env, tmp_path / "serve.log") as process:
         created = [
-            httpx.post(f"{base_url}/api/callback-urls", json={"provider": "apimodels"}).json()
+            httpx.post(
+                f"{base_url}/api/callback-urls",
+                json={"provider": "apimodels"},
+                headers=api_headers(env),
+            ).json()
             for _ in range(120)
         ]
 

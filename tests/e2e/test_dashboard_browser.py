@@ -106,7 +106,8 @@ async def test_a_task_appears_completes_and_opens_in_detail_live(
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
 
-    await page.goto(f"{world.genhook.base_url}/")
+    # signed in the way a person is: the login link `genhook serve` prints
+    await page.goto(f"{world.genhook.base_url}/login?token={world.genhook.token}")
     await expect(page.locator("[data-live-indicator]")).to_have_attribute("data-state", "open")
     await expect(page.locator("[data-empty]")).to_be_visible()
     await page.evaluate("window.__notReloaded = true")
@@ -124,7 +125,7 @@ async def test_a_task_appears_completes_and_opens_in_detail_live(
     pill = row.locator("[data-status-pill]")
     await expect(pill).to_have_text("completed", timeout=WAIT_MS)
     thumbnail = row.locator('img[data-local="true"]')  # our mirrored copy, not the CDN's
-    await expect(thumbnail).to_have_attribute("src", f"/assets/{task_id}/0.png", timeout=WAIT_MS)
+    await expect(thumbnail).to_have_attribute("src", f"/assets/{task_id}/1.png", timeout=WAIT_MS)
     await expect(row).to_contain_text("callback")
     await expect(page.locator(f'tr[data-task-id="{failing}"] [data-status-pill]')).to_have_text(
         "failed", timeout=WAIT_MS
@@ -149,7 +150,7 @@ async def test_a_task_appears_completes_and_opens_in_detail_live(
     await expect(page).to_have_url(f"{world.genhook.base_url}/tasks/{task_id}")
     await expect(page.locator("h1")).to_contain_text("watercolor lighthouse")
     image = page.locator(".images img").first
-    await expect(image).to_have_attribute("src", f"/assets/{task_id}/0.png")
+    await expect(image).to_have_attribute("src", f"/assets/{task_id}/1.png")
     await page.wait_for_function("document.querySelector('.images img').naturalWidth === 384")
     await expect(page.locator(".timeline")).to_contain_text("task.assets_ready")
     await expect(page.locator(".timeline")).to_contain_text("callback applied")
@@ -161,3 +162,65 @@ async def test_a_task_appears_completes_and_opens_in_detail_live(
     await expect(page.locator(".problems")).to_contain_text("Simulated generation failure")
     await page.screenshot(path=str(ARTIFACTS / "dashboard-failed-task.png"), full_page=True)
     assert problems == []
+
+
+async def test_the_stats_page_charts_what_happened(world: Simulated, browser: Browser) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    ids = [
+        await submit(world, "A red kite over the hills"),
+        await submit(world, "[sim:fail] A portrait that will not render"),
+        await submit(world, "Foxes in the snow", provider="apimall", num_images=2),
+        await submit(world, "A lighthouse", provider="apimall"),
+    ]
+    for task_id in ids:
+        await world.wait_terminal(task_id, within=20)
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+
+    # signed in with the login link, which then opens the stats page
+    await page.goto(f"{world.genhook.base_url}/login?token={world.genhook.token}&next=/stats")
+    await expect(page.locator("h1")).to_have_text("Stats")
+    await expect(page.locator('[data-window-link="day"]')).to_have_attribute("aria-current", "page")
+    await expect(page.locator('[data-tile="tasks"]')).to_have_text("4")
+    await expect(page.locator('[data-tile="completed"]')).to_have_text("75%")
+
+    outcomes = page.locator('[data-section="outcomes"]')
+    model = MODELS["apimodels"]
+    row = outcomes.locator(f'tr[data-provider="apimodels"][data-model="{model}"]')
+    await expect(row.locator('[data-count="completed"]')).to_have_text("1")
+    await expect(row.locator('[data-count="failed"]')).to_have_text("1")
+    bars = outcomes.locator("svg.chart g.bar")
+    await expect(bars).to_have_count(2)  # one bar per provider and model
+    apimall_bar = outcomes.locator('svg.chart g.bar[data-label="apimall · nano-banana"] rect')
+    await expect(apimall_bar).to_have_count(1)  # all completed: one segment
+    await expect(apimall_bar.locator("title")).to_have_text("apimall · nano-banana: 2 completed")
+
+    shares = page.locator('[data-section="shares"]')
+    await expect(shares.locator('tr[data-provider="apimall"] [data-count="poll"]')).to_contain_text(
+        "2 (100%)"
+    )
+    await expect(
+        shares.locator('tr[data-provider="apimodels"] [data-count="callback"]')
+    ).to_contain_text("2 (100%)")
+    timings = page.locator('[data-section="timings"]')
+    await expect(timings.locator("tbody tr")).to_have_count(2)
+    await expect(page.locator('[data-section="failures"] tbody tr')).to_have_count(1)
+    await expect(page.locator('[data-section="workers"] tr[data-worker]')).to_have_count(1)
+
+    # every chart is drawn with a size, and its numbers are in a table beside it
+    sizes = await page.eval_on_selector_all(
+        "svg.chart", "svgs => svgs.map(s => s.getBoundingClientRect().width)"
+    )
+    assert len(sizes) >= 4 and all(width > 200 for width in sizes)
+    assert await page.locator("table.numbers").count() >= 5
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-stats.png"), full_page=True)
+
+    await page.locator('[data-window-link="hour"]').click()
+    await expect(page).to_have_url(f"{world.genhook.base_url}/stats?window=hour")
+    await expect(page.locator('[data-window-link="hour"]')).to_have_attribute(
+        "aria-current", "page"
+    )
+    await expect(page.locator('[data-tile="tasks"]')).to_have_text("4")
+    assert problems == []  # no script errors, no CSP violation

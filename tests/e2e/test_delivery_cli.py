@@ -3,8 +3,10 @@
 The main flow runs the real ``genhook`` executable next to an in-process genhook
 server (dispatcher on) and the provider simulator: ``submit --wait`` (on the event
 stream), the provider's callback, the subscriber receives ``task.completed`` with
-result URLs, ``watch --download`` saves the images. The remaining command checks use typer's
-runner in-process: the same code, without paying a process start per assertion.
+result URLs, ``watch --download`` saves the images. The CLI's environment holds
+only the server's URL and token. The remaining command checks use typer's runner
+in-process against a real server: the same code, without a process start per
+assertion.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import json
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,26 +26,20 @@ from receiver import resources
 from receiver.cli.main import app
 from receiver.cli.watch import EXIT_TIMED_OUT, exit_code
 from receiver.lifecycle import EventType
-from receiver.services import open_services
-from tests.conftest import TEST_SECRET, make_settings
+from tests.conftest import make_settings
 from tests.support.delivery import deliveries, emit, eventually, make_task
 from tests.support.downstream import Reply, always, downstream
+from tests.support.harness import Harness, running_genhook
 from tests.support.process import run_cli
-from tests.support.simulated import MODELS, SIM_KEY, simulated_genhook
+from tests.support.simulated import MODELS, simulated_genhook
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def cli_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
+def cli_env(harness: Harness) -> dict[str, str]:
+    """Another shell: where the server is and its token, nothing else of genhook's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GENHOOK_")}
-    env.update(
-        GENHOOK_DATA_DIR=str(tmp_path / "data"),
-        GENHOOK_DATABASE_URL=database_url,
-        GENHOOK_SECRET=TEST_SECRET,
-        GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS="true",
-        GENHOOK_EVENTS_POLL_SECONDS="0.05",
-        **extra,
-    )
+    env.update(GENHOOK_URL=harness.base_url, GENHOOK_API_TOKEN=harness.token)
     return env
 
 
@@ -54,15 +50,10 @@ async def test_subscribe_submit_wait_receive_and_watch(tmp_path: Path, database_
         run_background=True,
         dispatch_tick_seconds=0.05,
         delivery_allow_private_targets=True,
+        stuck_after_seconds=0.01,
     )
     async with downstream() as receiver, simulated_genhook(settings) as world:
-        env = cli_env(
-            tmp_path,
-            database_url,
-            GENHOOK_PUBLIC_URL=world.genhook.base_url,
-            GENHOOK_APIMODELS_BASE_URL=world.sim_url,
-            GENHOOK_APIMODELS_API_KEY=SIM_KEY,
-        )
+        env = cli_env(world.genhook)
 
         async def cli(*args: str) -> tuple[int, str, str]:
             done = await asyncio.to_thread(run_cli, env, *args)
@@ -116,12 +107,52 @@ async def test_subscribe_submit_wait_receive_and_watch(tmp_path: Path, database_
             1,
         )
 
+        # the newcomer's findings (issue 14), through the real executable:
+        # adopting a task genhook has already is one clear line, no traceback
+        code, _, err = await cli("track", "apimodels", task["provider_task_id"])
+        assert code == 1 and "genhook already has a task" in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+        # a create whose answer is lost exits 1, says how to settle, and can be settled
+        world.sim.configure(server_error_rate=1.0, fault_scope=["apimart"])
+        code, out, err = await cli(
+            "submit", "apimart", "--model", MODELS["apimart"], "--prompt", "lost"
+        )
+        world.sim.configure(server_error_rate=0.0)
+        lost = json.loads(out)
+        assert code == 1 and lost["status"] == "submitting"
+        assert f"genhook tasks settle {lost['id']} --failed" in " ".join(err.split())
+
+        # --stuck shows it with its reason, whole, on its own line
+        code, out, _ = await cli("tasks", "--stuck")
+        (row,) = [line for line in out.splitlines() if lost["id"] in line]
+        assert "submission unconfirmed: " in row  # (the reconciler may have flagged it)
+
+        code, out, err = await cli("tasks", "settle", lost["id"], "--failed")
+        assert code == 0, err
+        settled = json.loads(out)
+        assert (settled["status"], settled["error"]["code"]) == ("failed", "settled_by_operator")
+
 
 @pytest.fixture
-def runner(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CliRunner]:
-    for name, value in cli_env(tmp_path, database_url).items():
+async def served(tmp_path: Path, database_url: str) -> AsyncIterator[Harness]:
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        delivery_allow_private_targets=True,
+        delivery_schedule=(),
+        events_poll_seconds=0.02,
+    )
+    async with running_genhook(settings) as harness:
+        yield harness
+
+
+@pytest.fixture
+def runner(served: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    for name in list(os.environ):
+        if name.startswith("GENHOOK_"):
+            monkeypatch.delenv(name)
+    for name, value in cli_env(served).items():
         if name.startswith("GENHOOK_"):
             monkeypatch.setenv(name, value)
     yield CliRunner()
@@ -154,11 +185,14 @@ async def test_subscriber_commands(runner: CliRunner) -> None:
     (listed,) = [json.loads(line) for line in out.splitlines()]
     assert listed["id"] == sub["id"] and "secret" not in listed
 
-    code, _, err = await invoke(runner, "subscribers", "disable", sub["id"], "--reason", "moving")
-    assert code == 0 and "disabled" in err
+    code, out, err = await invoke(runner, "subscribers", "disable", sub["id"], "--reason", "moving")
+    assert code == 0, err
+    disabled = json.loads(out)  # JSON, like its siblings (issue 14; it used to print text)
+    assert (disabled["active"], disabled["dead_lettered"]) == (False, 0)
     code, out, _ = await invoke(runner, "subscribers", "show", sub["id"])
     assert json.loads(out)["disabled_reason"] == "moving"
-    code, _, _ = await invoke(runner, "subscribers", "enable", sub["id"])
+    code, out, _ = await invoke(runner, "subscribers", "enable", sub["id"])
+    assert code == 0 and json.loads(out)["active"] is True
     code, out, _ = await invoke(runner, "subscribers", "rotate", sub["id"])
     rotated = json.loads(out)
     assert rotated["secret"] != secret and rotated["active"] is True
@@ -166,19 +200,12 @@ async def test_subscriber_commands(runner: CliRunner) -> None:
     code, _, _ = await invoke(runner, "subscribers", "remove", sub["id"])
     assert code == 0
     code, _, err = await invoke(runner, "subscribers", "remove", sub["id"])
-    assert code == 1 and "no subscriber" in err
+    assert code == 5 and "no subscriber" in err  # not found: 5 on every command (issue 14)
 
 
-async def test_deliveries_list_and_replay_commands(
-    runner: CliRunner, tmp_path: Path, database_url: str
-) -> None:
-    settings = make_settings(
-        tmp_path, database_url, delivery_allow_private_targets=True, delivery_schedule=()
-    )
-    async with (
-        open_services(settings) as services,
-        downstream(always(Reply(503))) as receiver,
-    ):
+async def test_deliveries_list_and_replay_commands(runner: CliRunner, served: Harness) -> None:
+    services = served.services
+    async with downstream(always(Reply(503))) as receiver:
         code, out, err = await invoke(runner, "subscribers", "add", receiver.url())
         sub_id = json.loads(out)["id"]
         event_id = await emit(services, await make_task(services))
@@ -207,48 +234,43 @@ async def test_deliveries_list_and_replay_commands(
         assert out.strip() == ""
 
 
-async def test_watch_follows_live_and_exits_by_outcome(
-    runner: CliRunner, tmp_path: Path, database_url: str
-) -> None:
-    settings = make_settings(tmp_path, database_url, events_poll_seconds=0.02)
-    async with open_services(settings) as services:
-        # live: the current state first, then each event, until a terminal one
-        task_id = await make_task(services)
-        updates: list[tuple[str | None, str]] = []
-        listening = asyncio.Event()
+async def test_watch_follows_live_and_exits_by_outcome(runner: CliRunner, served: Harness) -> None:
+    services = served.services
+    # live: the current state first, then each event, until a terminal one
+    task_id = await make_task(services)
+    updates: list[tuple[str | None, str]] = []
+    listening = asyncio.Event()
 
-        def seen(task: resources.Task, event_type: str | None) -> None:
-            updates.append((event_type, task.status))
-            listening.set()
+    def seen(task: resources.Task, event_type: str | None) -> None:
+        updates.append((event_type, task.status))
+        listening.set()
 
-        following = asyncio.create_task(
-            services.stream.follow_task(task_id, within=20, on_update=seen)
-        )
-        await asyncio.wait_for(listening.wait(), 10)
-        await emit(services, task_id, EventType.PROCESSING, status="processing")
-        await emit(
-            services,
-            task_id,
-            EventType.FAILED,
-            status="failed",
-            error_code="content_policy",
-            error_message="refused",
-        )
-        final = await asyncio.wait_for(following, 20)
-        assert updates == [
-            (None, "pending"),
-            ("task.processing", "processing"),
-            ("task.failed", "failed"),
-        ]
-        assert exit_code(final) == 1
+    following = asyncio.create_task(services.stream.follow_task(task_id, within=20, on_update=seen))
+    await asyncio.wait_for(listening.wait(), 10)
+    await emit(services, task_id, EventType.PROCESSING, status="processing")
+    await emit(
+        services,
+        task_id,
+        EventType.FAILED,
+        status="failed",
+        error_code="content_policy",
+        error_message="refused",
+    )
+    final = await asyncio.wait_for(following, 20)
+    assert updates == [
+        (None, "pending"),
+        ("task.processing", "processing"),
+        ("task.failed", "failed"),
+    ]
+    assert exit_code(final) == 1
 
-        # the command: exit codes by outcome
-        code, out, _ = await invoke(runner, "watch", task_id)
-        assert code == 1
-        assert out.splitlines()[0].split() == ["now", task_id, "failed"]
-        assert "error: content_policy: refused" in out
-        code, _, err = await invoke(runner, "watch", "tsk_nope")
-        assert code == 2 and "no task with id 'tsk_nope'" in err
-        still = await make_task(services)
-        code, _, _ = await invoke(runner, "watch", still, "--timeout", "0.2")
-        assert code == EXIT_TIMED_OUT
+    # the command: exit codes by outcome
+    code, out, _ = await invoke(runner, "watch", task_id)
+    assert code == 1
+    assert out.splitlines()[0].split() == ["now", task_id, "failed"]
+    assert "error: content_policy: refused" in out
+    code, _, err = await invoke(runner, "watch", "tsk_nope")
+    assert code == 5 and "no task with id 'tsk_nope'" in err  # 5: not found (issue 14)
+    still = await make_task(services)
+    code, _, _ = await invoke(runner, "watch", still, "--timeout", "0.2")
+    assert code == EXIT_TIMED_OUT

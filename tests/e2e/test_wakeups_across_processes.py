@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.fixtures.apimodels import callback_body
+from tests.support import database
 from tests.support.cdn import Cdn, running_cdn
 from tests.support.delivery import eventually
 from tests.support.downstream import Downstream, downstream
@@ -33,6 +34,8 @@ from tests.support.process import GENHOOK, free_port, genhook_env, genhook_serve
 from tests.support.sse import Message, messages
 
 HOUR = "3600"
+TOKEN = "wake-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TICKS = {
     "GENHOOK_DISPATCH_TICK_SECONDS": HOUR,
     "GENHOOK_POLL_TICK_SECONDS": HOUR,
@@ -44,11 +47,16 @@ TICKS = {
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return _env(tmp_path, database_url)
+
+
+def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
     return genhook_env(
         tmp_path / "data",
         database_url,
         free_port(),
         GENHOOK_SECRET="wake-test-secret-0123456789",
+        GENHOOK_API_TOKEN=TOKEN,
         GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS="true",
         GENHOOK_ASSETS_ALLOW_PRIVATE="true",
         GENHOOK_ASSETS_DIR=str(tmp_path / "assets"),
@@ -118,7 +126,7 @@ async def test_a_commit_wakes_the_other_process_at_once(
 ) -> None:
     async with (
         world(env, tmp_path) as (base, receiver, cdn),
-        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        httpx.AsyncClient(base_url=base, timeout=10, headers=AUTH) as client,
     ):
         subscribed = await client.post("/api/subscribers", json={"url": receiver.url()})
         assert subscribed.status_code == 201
@@ -135,15 +143,14 @@ async def test_a_commit_wakes_the_other_process_at_once(
 
 
 @pytest.mark.postgres
-async def test_listeners_reconnect_and_miss_nothing(
-    env: dict[str, str], tmp_path: Path, database_url: str
-) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+async def test_listeners_reconnect_and_miss_nothing(tmp_path: Path, postgres_url: str) -> None:
+    """LISTEN/NOTIFY is PostgreSQL's: this one runs there only."""
+    await asyncio.to_thread(database.truncate_postgres, postgres_url)
+    env = _env(tmp_path, postgres_url)
+    dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
     async with (
         world(env, tmp_path) as (base, receiver, cdn),
-        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        httpx.AsyncClient(base_url=base, timeout=10, headers=AUTH) as client,
     ):
         await client.post("/api/subscribers", json={"url": receiver.url()})
         async with client.stream(

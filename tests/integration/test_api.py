@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import httpx
+import pytest
 
+from receiver.access import API_TOKEN_FILE
 from receiver.web.auth import AdminAuthMiddleware
 from receiver.web.http import JSONResponse
 from tests.conftest import make_settings
-from tests.fixtures.apimodels import DOC_CALLBACK
+from tests.fixtures.apimodels import DOC_CALLBACK, callback_body
 from tests.support.harness import Harness, running_genhook
 
 
@@ -82,27 +85,97 @@ async def test_health_and_readiness(genhook: Harness) -> None:
 
 async def test_api_token_is_required_when_set(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(tmp_path, database_url, api_token="s3cret-token")
-    async with running_genhook(settings) as genhook:
-        response = await genhook.client.get("/api/tasks")
+    async with running_genhook(settings) as genhook, genhook.anonymous() as anonymous:
+        response = await anonymous.get("/api/tasks")
         assert response.status_code == 401
         assert response.headers["www-authenticate"].startswith("Bearer")
-        wrong = await genhook.client.get("/api/tasks", headers={"Authorization": "Bearer nope"})
+        wrong = await anonymous.get("/api/tasks", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
-        ok = await genhook.client.get(
-            "/api/tasks", headers={"Authorization": "Bearer s3cret-token"}
-        )
+        ok = await anonymous.get("/api/tasks", headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 200
-        # callbacks carry their own credential and never need the admin token
-        assert (await genhook.client.get("/healthz")).status_code == 200
+        # health needs no token, and callbacks carry their own credential
+        assert (await anonymous.get("/healthz")).status_code == 200
+        assert not (settings.data_dir / API_TOKEN_FILE).exists()  # nothing generated
 
 
-async def test_without_token_only_loopback_clients_reach_the_api() -> None:
+async def test_without_a_configured_token_one_is_generated_and_loopback_needs_it_too(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Issue 14 removed the unauthenticated loopback mode (it used to answer loopback
+    clients without a token): a reverse proxy on the same machine would have exposed
+    the API. Now a token is generated once into the data dir and always required."""
+    settings = make_settings(tmp_path, database_url)
+    token_file = settings.data_dir / API_TOKEN_FILE
+    async with running_genhook(settings) as genhook, genhook.anonymous() as anonymous:
+        assert token_file.read_text() == genhook.token
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert (await anonymous.get("/api/tasks")).status_code == 401  # from 127.0.0.1
+        assert (await genhook.client.get("/api/tasks")).status_code == 200
+        first = genhook.token
+    async with running_genhook(settings) as genhook:  # a restart keeps the token
+        assert genhook.token == first
+
+
+async def test_the_middleware_refuses_every_client_without_the_token() -> None:
     async def inner(scope, receive, send):
         await JSONResponse({"ok": True})(scope, receive, send)
 
-    app = AdminAuthMiddleware(inner, api_token=None)
-    for client_host, expected in (("127.0.0.1", 200), ("::1", 200), ("203.0.113.9", 403)):
+    app = AdminAuthMiddleware(inner, api_token="t0ken")
+    for client_host in ("127.0.0.1", "::1", "203.0.113.9"):
         transport = httpx.ASGITransport(app=app, client=(client_host, 1234))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            assert (await client.get("/api/tasks")).status_code == expected, client_host
+            assert (await client.get("/api/tasks")).status_code == 401, client_host
+            authorised = await client.get("/api/tasks", headers={"Authorization": "Bearer t0ken"})
+            assert authorised.status_code == 200
             assert (await client.get("/callbacks/apimodels/x")).status_code == 200
+    with pytest.raises(ValueError, match="needs a token"):
+        AdminAuthMiddleware(inner, api_token="")
+
+
+async def test_admin_bodies_over_the_limit_are_refused_with_413(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url, api_max_body=64 * 1024)
+    big = b'{"provider": "apimall", "model": "nano-banana", "prompt": "' + b"x" * 2_000_000 + b'"}'
+
+    async def streamed():  # no Content-Length: counted as it arrives
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+
+    async with running_genhook(settings) as genhook:
+        for content in (big, streamed()):
+            response = await genhook.client.post("/api/tasks", content=content)
+            assert response.status_code == 413
+            assert response.json()["error"] == {
+                "code": "body_too_large",
+                "message": "body exceeds 65536 bytes",
+                "limit": 65536,
+            }
+        small = await genhook.client.post("/api/callback-urls", json={"provider": "apimodels"})
+        assert small.status_code == 201
+        assert (await genhook.counts())["tasks"] == 1  # only the small one
+
+
+async def test_a_receiver_mode_task_learns_model_and_prompt_from_its_callback(
+    genhook: Harness,
+) -> None:
+    answer = await genhook.client.post("/api/callback-urls", json={"provider": "apimodels"})
+    created = answer.json()
+    path = "/callbacks/apimodels/" + created["callback_url"].rsplit("/", 1)[1]
+    assert (await genhook.client.post(path, content=DOC_CALLBACK)).status_code == 200
+    task = (await genhook.client.get(f"/api/tasks/{created['task_id']}")).json()
+    assert task["model"] == "gemini-3-pro-image-lite"
+    assert task["request"] == {
+        "model": "gemini-3-pro-image-lite",
+        "prompt": "A futuristic cityscape at sunset with flying cars",
+        "params": {"aspect_ratio": "16:9", "resolution": "2k"},
+    }
+    page = await genhook.client.get(f"/tasks/{created['task_id']}")
+    assert "A futuristic cityscape at sunset with flying cars" in page.text
+    assert "No prompt" not in page.text
+
+    # a later report never replaces what the task already holds
+    other = callback_body(param='{"model": "other", "prompt": "other"}')
+    assert (await genhook.client.post(path, content=other)).status_code == 200
+    again = (await genhook.client.get(f"/api/tasks/{created['task_id']}")).json()
+    assert (again["model"], again["request"]) == (task["model"], task["request"])

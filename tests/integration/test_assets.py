@@ -122,7 +122,7 @@ async def test_result_pngs_are_mirrored_measured_and_served_back_byte_identical(
     assets = await assets_of(harness, task.id)
     for asset, original in zip(assets, originals, strict=True):
         assert asset.status == "stored"
-        assert asset.local_path == f"{task.id}/{asset.position}.png"
+        assert asset.local_path == f"{task.id}/{asset.position + 1}.png"  # numbered from 1
         assert asset.content_type == "image/png"
         assert asset.byte_size == len(original)
         assert asset.sha256 == hashlib.sha256(original).hexdigest()
@@ -139,7 +139,7 @@ async def test_result_pngs_are_mirrored_measured_and_served_back_byte_identical(
     assert originals[0] != originals[1]  # two different images, not one twice
 
     base = harness.services.settings.public_url
-    expected_urls = [f"{base}/assets/{task.id}/0.png", f"{base}/assets/{task.id}/1.png"]
+    expected_urls = [f"{base}/assets/{task.id}/1.png", f"{base}/assets/{task.id}/2.png"]
     detail = (await harness.client.get(f"/api/tasks/{task.id}")).json()
     assert detail["result_urls"] == task.result_urls  # the provider's, kept
     assert detail["asset_urls"] == expected_urls
@@ -147,7 +147,7 @@ async def test_result_pngs_are_mirrored_measured_and_served_back_byte_identical(
     assert detail["assets"][0]["sha256"] == assets[0].sha256
     assert [e["type"] for e in detail["events"]][-1] == "task.assets_ready"
     assert detail["events"][-1]["data"]["asset_urls"] == expected_urls
-    assert (await harness.client.get(f"/assets/{task.id}/2.png")).status_code == 404
+    assert (await harness.client.get(f"/assets/{task.id}/3.png")).status_code == 404  # two images
 
 
 async def test_mirroring_twice_stores_each_image_once_and_announces_once(

@@ -10,10 +10,8 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from receiver.app import create_app
 from tests.conftest import make_settings
 from tests.fixtures.apimodels import callback_body
 from tests.support.cdn import Cdn, running_cdn
@@ -60,10 +58,10 @@ async def test_task_detail_api_carries_deliveries_and_images(
         ]
         assert detail["deliveries"][0]["subscriber_id"] == subscriber.json()["id"]
         assert [(a["position"], a["status"]) for a in detail["assets"]] == [
-            (0, "stored"),
-            (1, "refused"),
+            (1, "stored"),
+            (2, "refused"),
         ]
-        assert detail["assets"][0]["url"] == f"{settings.public_url}/assets/{task_id}/0.png"
+        assert detail["assets"][0]["url"] == f"{settings.public_url}/assets/{task_id}/1.png"
         assert detail["asset_urls"] == []  # not every image could be kept
 
 
@@ -82,16 +80,17 @@ async def test_pages_list_tasks_and_show_one_in_detail(
         assert index.headers["content-type"].startswith("text/html")
         assert "script-src 'self'" in index.headers["content-security-policy"]
         assert f'data-task-id="{task_id}"' in index.text
-        assert f'src="/assets/{task_id}/0.png"' in index.text  # our copy as the thumbnail
-        assert "A futuristic cityscape" not in index.text  # receiver tasks have no prompt
+        assert f'src="/assets/{task_id}/1.png"' in index.text  # our copy as the thumbnail
+        # issue 14: a receiver task shows the prompt its callback echoed (it used to show none)
+        assert "A futuristic cityscape at sunset with flying cars" in index.text
         assert "callback" in index.text  # how it finished
 
         row = await harness.client.get(f"/tasks/{task_id}/row")
-        assert row.text.lstrip().startswith("<tr") and f'src="/assets/{task_id}/0.png"' in row.text
+        assert row.text.lstrip().startswith("<tr") and f'src="/assets/{task_id}/1.png"' in row.text
 
         page = await harness.client.get(f"/tasks/{task_id}", headers=HTML)
         assert page.status_code == 200
-        assert f'src="/assets/{task_id}/0.png"' in page.text
+        assert f'src="/assets/{task_id}/1.png"' in page.text
         assert "What went wrong" in page.text and "not_an_image" not in page.text
         assert "is not an image" in page.text  # the refusal, in words
         assert "callback applied" in page.text and "task.completed" in page.text
@@ -108,8 +107,7 @@ async def test_with_a_token_the_dashboard_wants_a_session_and_reads_only(
     tmp_path: Path, database_url: str
 ) -> None:
     settings = make_settings(tmp_path, database_url, api_token="s3cret-token")
-    async with running_genhook(settings) as harness:
-        client = harness.client
+    async with running_genhook(settings) as harness, harness.anonymous() as client:
         page = await client.get("/tasks/tsk_x", headers=HTML)
         assert page.status_code == 303
         assert page.headers["location"] == "/login?next=/tasks/tsk_x"
@@ -139,20 +137,27 @@ async def test_with_a_token_the_dashboard_wants_a_session_and_reads_only(
         assert (await client.get("/api/tasks")).status_code == 401
 
 
-async def test_without_a_token_the_dashboard_and_images_answer_loopback_only(
-    tmp_path: Path,
-) -> None:
+async def test_the_printed_login_link_signs_a_browser_in(tmp_path: Path) -> None:
+    """Issue 14: no loopback mode any more (the dashboard and /assets used to answer
+    loopback clients without a token); the link `genhook serve` prints,
+    ``/login?token=...``, signs a browser in with one click."""
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        for host, expected in (("127.0.0.1", 200), ("203.0.113.9", 403)):
-            transport = httpx.ASGITransport(app=app, client=(host, 1234))
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                assert (await client.get("/")).status_code == expected, host
-                assert (await client.get("/tasks/tsk_x/row")).status_code in (expected, 404)
-                assets = await client.get("/assets/tsk_x/0.png")
-                assert assets.status_code == (404 if expected == 200 else 403)
-                # public either way: health, the API description, the login page
-                assert (await client.get("/healthz")).status_code == 200
-                assert (await client.get("/openapi.json")).status_code == 200
-                assert (await client.get("/login")).status_code == 303  # no token: no login
+    async with running_genhook(settings) as harness, harness.anonymous() as client:
+        assert (await client.get("/", headers=HTML)).status_code == 303  # to the login form
+        assert (await client.get("/assets/tsk_x/0.png")).status_code == 401
+        # public either way: health, the API description, the login page
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/openapi.json")).status_code == 200
+        assert (await client.get("/login")).status_code == 200
+
+        wrong = await client.get("/login", params={"token": "nope"})
+        assert wrong.status_code == 401 and "genhook_session" not in wrong.headers.get(
+            "set-cookie", ""
+        )
+        link = await client.get("/login", params={"token": harness.token, "next": "/tasks/x"})
+        assert link.status_code == 303 and link.headers["location"] == "/tasks/x"
+        assert harness.token not in link.headers["set-cookie"]
+        assert (await client.get("/", headers=HTML)).status_code == 200
+        assert (await client.get("/assets/tsk_x/0.png")).status_code == 404
+        refused = await client.post("/api/callback-urls", json={"provider": "apimodels"})
+        assert refused.status_code == 401  # the cookie still reads only

@@ -136,12 +136,10 @@ async def test_deliveries_list_show_and_replay(allowing: Harness) -> None:
 
 async def test_delivery_routes_need_the_token(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(tmp_path, database_url, api_token="s3cret")
-    async with running_genhook(settings) as harness:
+    async with running_genhook(settings) as harness, harness.anonymous() as client:
         for path in ("/api/subscribers", "/api/deliveries", "/api/events"):
-            assert (await harness.client.get(path)).status_code == 401
-        ok = await harness.client.get(
-            "/api/subscribers", headers={"authorization": "Bearer s3cret"}
-        )
+            assert (await client.get(path)).status_code == 401
+        ok = await client.get("/api/subscribers", headers={"authorization": "Bearer s3cret"})
         assert ok.status_code == 200
 
 

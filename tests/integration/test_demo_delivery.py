@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from receiver.cli.demo import demo_webhooks
+from receiver.cli.demo_run import demo_webhooks
 from receiver.lifecycle import EventType
 from receiver.services import open_services
 from tests.conftest import make_settings

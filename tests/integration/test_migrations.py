@@ -72,9 +72,15 @@ async def test_postgres_behind_the_code_is_refused(tmp_path: Path) -> None:
         async with engine.begin() as connection:
             await connection.exec_driver_sql("DELETE FROM alembic_version")
         await engine.dispose()
-        with pytest.raises(MigrationRequiredError, match="genhook db upgrade"):
+        with pytest.raises(MigrationRequiredError, match="genhook db upgrade") as refused:
             async with open_services(make_settings(tmp_path, url)):
                 pass
+        # oldest first, the order `db upgrade` applies them in
+        engine = create_engine(url)
+        oldest_first = ", ".join(reversed(await pending_revisions(engine)))
+        await engine.dispose()
+        assert "lacks revisions 0001, 0002, " in str(refused.value)
+        assert oldest_first in str(refused.value)
     finally:
         await asyncio.to_thread(database.drop_postgres_database, admin_url, url)
 

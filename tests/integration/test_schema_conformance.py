@@ -61,7 +61,15 @@ async def seed(world: Simulated) -> dict[str, Any]:
         "/api/tasks/track", json={"provider": "apimall", "provider_task_id": "x"}
     )
     waiting = (await client.post("/api/callback-urls", json={"provider": "apimodels"})).json()
+    world.sim.configure(server_error_rate=1.0, fault_scope=["apimart"])
+    lost = await services.submitter().submit(
+        SubmitRequest("apimart", "gpt-image-2", "its answer is lost", {})
+    )
+    world.sim.configure(server_error_rate=0.0)
+    assert lost.status == "submitting"
+    await services.heartbeat(worker_id="seed:1", kind="worker").beat()  # a live worker
     return {
+        "unconfirmed_task_id": lost.id,
         "callback_token": waiting["callback_url"].rsplit("/", 1)[1],
         "receiver_task_id": waiting["task_id"],
         "task_id": done.id,
@@ -79,6 +87,11 @@ def calls(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/healthz", {}),
         ("GET", "/readyz", {}),
         ("GET", "/openapi.json", {}),
+        ("GET", "/metrics", {}),
+        ("GET", "/metrics", {"headers": {"Accept": "application/openmetrics-text;version=1.0.0"}}),
+        ("GET", "/api/workers", {}),
+        ("GET", "/stats", {}),
+        ("GET", "/stats", {"query": {"window": "hour"}}),
         ("GET", "/api/tasks", {"query": {"limit": 1}}),
         ("GET", "/api/tasks", {"query": {"status": "bogus"}}),
         ("GET", "/api/tasks/{task_id}", {"path_parameters": {"task_id": task}}),
@@ -100,10 +113,57 @@ def calls(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             "/api/tasks",
             {"body": {"provider": "apimall", "model": "nano-banana", "prompt": "a fox"}},
         ),
+        (
+            "POST",
+            "/api/tasks",
+            {
+                "body": {
+                    "provider": "apimall",
+                    "model": "nano-banana",
+                    "prompt": "a fox with a webhook",
+                    "webhook": {"url": "http://127.0.0.1:9/mine", "events": ["task.completed"]},
+                },
+                "headers": {"Idempotency-Key": "conformance-1"},
+            },
+        ),
+        (
+            "POST",
+            "/api/tasks",
+            {
+                "body": {"provider": "apimall", "model": "nano-banana", "prompt": "another"},
+                "headers": {"Idempotency-Key": "conformance-1"},
+            },
+        ),
         ("POST", "/api/tasks/track", {"body": {"provider": "nope", "provider_task_id": "x"}}),
+        ("GET", "/api/tasks/stuck", {"query": {"limit": 5}}),
+        ("GET", "/api/tasks/stuck", {"query": {"limit": 0}}),
+        (
+            "POST",
+            "/api/tasks/{task_id}/settle",
+            {
+                "path_parameters": {"task_id": ids["unconfirmed_task_id"]},
+                "body": {"outcome": "failed"},
+            },
+        ),
+        (
+            "POST",
+            "/api/tasks/{task_id}/settle",
+            {"path_parameters": {"task_id": task}, "body": {"outcome": "resubmit"}},
+        ),
+        (
+            "POST",
+            "/api/tasks/{task_id}/settle",
+            {"path_parameters": {"task_id": "tsk_nope"}, "body": {"outcome": "failed"}},
+        ),
+        (
+            "POST",
+            "/api/tasks/{task_id}/settle",
+            {"path_parameters": {"task_id": task}, "body": {"outcome": "maybe"}},
+        ),
         ("POST", "/api/callback-urls", {"body": {"provider": "apimodels"}}),
         ("POST", "/api/callback-urls", {"body": {"provider": "apimart"}}),
         ("GET", "/api/subscribers", {}),
+        ("GET", "/api/subscribers", {"query": {"task_id": task}}),
         ("GET", "/api/subscribers/{subscriber_id}", {"path_parameters": {"subscriber_id": sub}}),
         (
             "POST",
@@ -123,7 +183,7 @@ def calls(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         (
             "POST",
             "/api/subscribers/{subscriber_id}/disable",
-            {"path_parameters": {"subscriber_id": sub}},
+            {"path_parameters": {"subscriber_id": sub}, "body": {"reason": "conformance"}},
         ),
         (
             "POST",
@@ -170,11 +230,18 @@ def calls(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def call_and_validate(
-    schema: Any, base_url: str, method: str, path: str, arguments: dict[str, Any]
+    schema: Any,
+    base_url: str,
+    auth: dict[str, str],
+    method: str,
+    path: str,
+    arguments: dict[str, Any],
 ) -> int:
     operation = schema[path][method]
     case = operation.Case(**arguments)
-    response = case.call(base_url=base_url, session=requests.Session(), timeout=15)
+    session = requests.Session()
+    session.headers.update(auth)
+    response = case.call(base_url=base_url, session=session, timeout=15)
     case.validate_response(response, checks=CHECKS)
     return int(response.status_code)
 
@@ -188,13 +255,15 @@ async def test_every_route_answers_as_documented(world: Simulated) -> None:
     statuses: dict[tuple[str, str], list[int]] = {}
     for method, path, arguments in calls(ids):
         status = await asyncio.to_thread(
-            call_and_validate, schema, base_url, method, path, arguments
+            call_and_validate, schema, base_url, world.genhook.auth, method, path, arguments
         )
         statuses.setdefault((method, path), []).append(status)
     # the calls reached what they meant to reach, answers and refusals alike
     assert statuses[("GET", "/api/tasks/{task_id}")] == [200, 404]
     assert statuses[("GET", "/api/tasks")] == [200, 422]
-    assert statuses[("POST", "/api/tasks")] == [422, 201]
+    assert statuses[("POST", "/api/tasks")] == [422, 201, 201, 409]
+    assert statuses[("GET", "/api/tasks/stuck")] == [200, 422]
+    assert statuses[("POST", "/api/tasks/{task_id}/settle")] == [200, 409, 404, 422]
     assert statuses[("GET", "/api/deliveries")] == [200, 422]
     assert statuses[("GET", "/assets/{task_id}/{name}")] == [200]
     documented = {
@@ -204,3 +273,6 @@ async def test_every_route_answers_as_documented(world: Simulated) -> None:
     }
     assert documented == set(statuses)
     assert statuses[("POST", "/callbacks/{provider}/{token}")] == [200, 401]
+    assert statuses[("GET", "/metrics")] == [200, 200]
+    assert statuses[("GET", "/api/workers")] == [200]
+    assert statuses[("GET", "/stats")] == [200, 200]

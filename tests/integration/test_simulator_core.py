@@ -182,7 +182,7 @@ def test_cli_builds_the_config_and_prints_the_banner(monkeypatch: pytest.MonkeyP
     def fake_run(app: Any, **kwargs: Any) -> None:
         started.update(kwargs, config=app.state.simulator.config)
 
-    monkeypatch.setattr("receiver.cli.simulate.uvicorn.run", fake_run)
+    monkeypatch.setattr("uvicorn.run", fake_run)  # imported when the command runs
     command = typer.Typer()
     command.command()(cli.simulate)
     result = CliRunner().invoke(
@@ -212,9 +212,7 @@ def test_cli_builds_the_config_and_prints_the_banner(monkeypatch: pytest.MonkeyP
 
 
 def test_cli_refuses_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        "receiver.cli.simulate.uvicorn.run", lambda *a, **k: pytest.fail("must not start")
-    )
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("must not start"))
     command = typer.Typer()
     command.command()(cli.simulate)
     result = CliRunner().invoke(command, ["--failure-rate", "2"])

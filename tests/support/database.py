@@ -19,6 +19,7 @@ from storage.migrate import upgrade
 
 POSTGRES_ENV = "GENHOOK_TEST_POSTGRES_URL"
 TABLES = (
+    "workers",
     "assets",
     "delivery_attempts",
     "deliveries",

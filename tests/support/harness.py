@@ -1,4 +1,9 @@
-"""A genhook server under test: real uvicorn on loopback, a real database."""
+"""A genhook server under test: real uvicorn on loopback, a real database.
+
+The admin API always wants its token; the harness's client sends it (the one in the
+settings, or the one the server generated into its data dir), so tests speak to
+the API as any authorised client does. ``anonymous`` is a client without it.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,21 @@ class Harness:
     services: Services
     client: httpx.AsyncClient
 
+    @property
+    def token(self) -> str:
+        token = self.services.settings.api_token
+        assert token is not None  # create_app resolves it
+        return token.get_secret_value()
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header an authorised client sends."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def anonymous(self) -> httpx.AsyncClient:
+        """A client of this server without the token."""
+        return httpx.AsyncClient(base_url=self.base_url)
+
     async def counts(self) -> dict[str, int]:
         """Rows per table: how tests prove that something was, or was not, written."""
         counts = {}
@@ -58,5 +78,10 @@ async def running_genhook(
     if own_public_url:
         settings = settings.model_copy(update={"public_url": url_of(sock)})
     app = create_app(settings)
-    async with serve(app, sock=sock) as base_url, httpx.AsyncClient(base_url=base_url) as client:
-        yield Harness(base_url, app.state.services, client)
+    async with serve(app, sock=sock) as base_url:
+        services: Services = app.state.services
+        token = services.settings.api_token
+        assert token is not None
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+        async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
+            yield Harness(base_url, services, client)

@@ -34,19 +34,52 @@ def genhook_env(data_dir: Path, database_url: str, port: int, **extra: str) -> d
     return env
 
 
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [GENHOOK, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        [GENHOOK, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
+
+
+def api_headers(server_env: dict[str, str]) -> dict[str, str]:
+    """The admin API's header for the server of ``server_env`` (its generated token)."""
+    token = (Path(server_env["GENHOOK_DATA_DIR"]) / "api-token").read_text()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def shell_env(server_env: dict[str, str]) -> dict[str, str]:
+    """Another shell's environment for the server of ``server_env``: only where the
+    server is and its token (no database URL, no provider keys, no data dir)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENHOOK_")}
+    env["GENHOOK_URL"] = f"http://127.0.0.1:{server_env['GENHOOK_PORT']}"
+    env["GENHOOK_API_TOKEN"] = (Path(server_env["GENHOOK_DATA_DIR"]) / "api-token").read_text()
+    return env
 
 
 @contextlib.contextmanager
 def genhook_server(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``genhook serve`` in its own process, ready when ``/healthz`` answers."""
+    with genhook_process(["serve"], env, log, f"http://127.0.0.1:{env['GENHOOK_PORT']}") as p:
+        yield p
+
+
+@contextlib.contextmanager
+def genhook_process(
+    args: list[str], env: dict[str, str], log: Path, ready_url: str, *, path: str = "/healthz"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``genhook ARGS...`` in its own process (stdout and stderr to ``log``), ready when
+    ``ready_url + path`` answers 200; terminated (SIGTERM) at the end of the block."""
     with log.open("wb") as log_file:
-        process = subprocess.Popen([GENHOOK, "serve"], env=env, stdout=log_file, stderr=log_file)
+        process = subprocess.Popen([GENHOOK, *args], env=env, stdout=log_file, stderr=log_file)
         try:
-            wait_healthy(f"http://127.0.0.1:{env['GENHOOK_PORT']}", process, log)
+            wait_healthy(ready_url, process, log, path=path)
             yield process
         finally:
             if process.poll() is None:

@@ -27,6 +27,8 @@ PURE = (
     "receiver.providers.retry",
     "receiver.resources",
     "receiver.params",
+    "receiver.stats",
+    "receiver.web.dashboard.charts",
 )
 IO_LIBRARIES = ("sqlalchemy", "sqlmodel", "httpx", "starlette", "asyncpg", "aiosqlite", "storage")
 
@@ -181,3 +183,26 @@ def test_pure_modules_do_no_io() -> None:
 def test_only_the_web_layer_reads_the_app_state() -> None:
     readers = {name for name, path in modules().items() if "app.state.services" in path.read_text()}
     assert readers == {"receiver.web.http", "receiver.web.application"}
+
+
+def reachable_from(start: str) -> set[str]:
+    """Every module of ours that ``start`` imports, directly or not."""
+    edges = graph()
+    seen = {start}
+    pending = [start]
+    while pending:
+        for target in edges[pending.pop()]:
+            if target not in seen:
+                seen.add(target)
+                pending.append(target)
+    return seen
+
+
+def test_the_client_is_cheap_to_import() -> None:
+    """``receiver.client`` (and the CLI on it) reaches no server part: no Starlette,
+    SQLAlchemy, typer or rich anywhere in what it imports."""
+    heavy = ("starlette", "sse_starlette", "sqlalchemy", "sqlmodel", "typer", "rich", "uvicorn")
+    for name in sorted(reachable_from("receiver.client")):
+        assert not name.startswith(("storage", "receiver.web", "receiver.cli.")), name
+        libraries = {t.split(".")[0] for t in imported(name)}
+        assert not libraries & set(heavy), f"{name} imports {libraries & set(heavy)}"

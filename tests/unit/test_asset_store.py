@@ -32,7 +32,7 @@ def test_keys_genhook_would_not_make_are_refused(key: str) -> None:
 
 
 def test_keys_name_task_position_and_type() -> None:
-    assert asset_key(TASK, 0, "png") == f"{TASK}/0.png"
+    assert asset_key(TASK, 0, "png") == f"{TASK}/1.png"  # image 1 of the task (issue 14)
     assert media_type_of(asset_key(TASK, 3, "jpg")) == "image/jpeg"
     assert media_type_of(asset_key(TASK, 3, "webp")) == "image/webp"
 
@@ -45,11 +45,11 @@ async def test_put_moves_the_staged_file_into_place(tmp_path: Path) -> None:
     assert not await store.exists(key) and store.local_file(key) is None
     await store.put(key, staged)
     assert not staged.exists()
-    assert store.local_file(key) == tmp_path / "assets" / TASK / "0.png"
+    assert store.local_file(key) == tmp_path / "assets" / TASK / "1.png"
     assert b"".join([c async for c in store.read(key)]) == b"first"
 
     again = store.staging_file()  # a second download of the same image replaces it whole
     again.write_bytes(b"second")
     await store.put(key, again)
-    assert (tmp_path / "assets" / TASK / "0.png").read_bytes() == b"second"
+    assert (tmp_path / "assets" / TASK / "1.png").read_bytes() == b"second"
     assert list((tmp_path / "assets" / ".staging").iterdir()) == []

@@ -130,7 +130,7 @@ async def test_http_date_retry_after_is_read_against_the_clock(
         rng=random.Random(),
     )
     with pytest.raises(ProviderRateLimitedError) as info:
-        await http.request("GET", "/x", idempotent=True)
+        await http.request("GET", "/x", endpoint="status", idempotent=True)
     assert info.value.retry_after == 60.0
     assert info.value.status_code == 429
 
@@ -149,7 +149,7 @@ async def test_error_reader_can_turn_a_200_into_an_error() -> None:
         rng=random.Random(),
     )
     with pytest.raises(ProviderNotFoundError) as info:
-        await http.request("GET", "/x", idempotent=True)
+        await http.request("GET", "/x", endpoint="status", idempotent=True)
     assert (info.value.code, info.value.message) == ("c", "gone")
 
 

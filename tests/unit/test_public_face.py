@@ -10,14 +10,23 @@ import receiver
 
 
 def test_every_exported_name_resolves_to_its_home() -> None:
-    assert sorted(receiver.__all__) == ["GenhookError", "Settings", "__version__", "create_app"]
+    assert sorted(receiver.__all__) == [
+        "AsyncGenhook",
+        "Genhook",
+        "GenhookError",
+        "Settings",
+        "__version__",
+        "create_app",
+    ]
     from receiver.app import create_app
+    from receiver.client import AsyncGenhook, Genhook
     from receiver.errors import GenhookError
     from receiver.settings import Settings
 
     assert receiver.create_app is create_app
     assert receiver.Settings is Settings
     assert receiver.GenhookError is GenhookError
+    assert receiver.Genhook is Genhook and receiver.AsyncGenhook is AsyncGenhook
     assert receiver.__version__ == importlib.metadata.version("genhook")
 
 

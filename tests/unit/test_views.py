@@ -52,6 +52,8 @@ def rows(draw: st.DrawFn) -> dict[str, Any]:
         "poll_attempts": 0,
         "lease_holder": None,
         "lease_expires_at": None,
+        "idempotency_key": draw(maybe),
+        "request_fingerprint": draw(maybe),
     }
 
 

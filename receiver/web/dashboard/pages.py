@@ -67,7 +67,7 @@ templates.env.globals.update(
 )
 
 
-def _render(
+def render_page(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> Response:
     context = {"now": clock.utcnow(), "ago": present.ago_text, **context}
@@ -105,7 +105,7 @@ async def index(request: Request) -> Response:
         )
         newest_event_id = newest.first()
     rows = [present.task_row(t, thumbnails.get(t.id)) for t in tasks]
-    return _render(
+    return render_page(
         request,
         "index.html",
         {
@@ -129,12 +129,12 @@ async def task_page(request: Request) -> Response:
         await session.connection(execution_options=READ_ONLY)
         task = await session.get(Task, task_id)
         if task is None:
-            return _render(request, "not_found.html", {"task_id": task_id}, 404)
+            return render_page(request, "not_found.html", {"task_id": task_id}, 404)
         snapshots = await snapshots_for(session, task_id)
         events = await events_for(session, task_id)
         deliveries = await deliveries_for(session, task_id)
         assets = await assets_for(session, task_id)
-    return _render(
+    return render_page(
         request,
         "task.html",
         {
@@ -165,20 +165,21 @@ async def task_row(request: Request) -> Response:
             return Response("no such task", 404, media_type="text/plain")
         thumbnails = await stored_assets_for(session, [task_id])
     row = present.task_row(task, thumbnails.get(task_id))
-    return _render(request, "_row.html", {"row": row})
+    return render_page(request, "_row.html", {"row": row})
 
 
 @operation(
-    "Dashboard sign-in form (when GENHOOK_API_TOKEN is set)",
+    "Dashboard sign-in form; with ?token= (the link `genhook serve` prints) signs in at once",
     "dashboard",
-    ok={200: HTML, 303: None},
+    ok={200: HTML, 303: None, 401: HTML},
     public=True,
 )
 async def login_page(request: Request) -> Response:
-    settings = services(request).settings
-    if settings.api_token is None:
-        return RedirectResponse("/", 303)
-    return _render(request, "login.html", {"next": safe_next(request.query_params.get("next"))})
+    target = safe_next(request.query_params.get("next"))
+    given = request.query_params.get("token")
+    if given is None:
+        return render_page(request, "login.html", {"next": target})
+    return _signed_in(request, given, target)
 
 
 @operation(
@@ -194,18 +195,21 @@ async def login_page(request: Request) -> Response:
 )
 async def login_submit(request: Request) -> Response:
     """Trade the API token for the dashboard's session cookie."""
-    settings = services(request).settings
-    if settings.api_token is None:
-        return RedirectResponse("/", 303)
     try:
         form = parse_qs((await read_body(request, LOGIN_MAX_BODY)).decode("utf-8", "replace"))
     except BodyTooLargeError:
         form = {}
     given = (form.get("token") or [""])[0]
-    target = safe_next((form.get("next") or ["/"])[0])
-    expected = settings.api_token.get_secret_value()
+    return _signed_in(request, given, safe_next((form.get("next") or ["/"])[0]))
+
+
+def _signed_in(request: Request, given: str, target: str) -> Response:
+    """To ``target`` with a session cookie when ``given`` is the token; else the form again."""
+    token = services(request).settings.api_token
+    assert token is not None  # resolved before the app is built (receiver.app)
+    expected = token.get_secret_value()
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        return _render(request, "login.html", {"next": target, "failed": True}, 401)
+        return render_page(request, "login.html", {"next": target, "failed": True}, 401)
     response = RedirectResponse(target, 303)
     response.set_cookie(
         COOKIE,

@@ -6,8 +6,7 @@ A browser cannot put ``Authorization: Bearer`` on a page load, an ``<img>`` or a
 the token ends every session). The admin middleware accepts that cookie for safe
 methods only (GET, HEAD): everything the dashboard does is a read, and a cookie
 that cannot authorise a POST or DELETE cannot be abused by a cross-site request.
-Without a token there is no login: the dashboard, like the API, answers loopback
-clients only.
+``/login?token=...`` (the link ``genhook serve`` prints) signs in in one click.
 """
 
 from __future__ import annotations

@@ -1,0 +1,377 @@
+"""``AsyncGenhook``: the asyncio client (see :mod:`receiver.client`); the same
+operations as :class:`~receiver.client.Genhook`, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import httpx
+from httpx_sse import aconnect_sse
+
+from receiver import errors, resources
+from receiver.client import _calls as calls
+from receiver.client._core import (
+    CONNECT_TIMEOUT,
+    EVENTS_PATH,
+    READ_IDLE_SECONDS,
+    Call,
+    backoff,
+    error_for,
+    new_idempotency_key,
+    resolve_token,
+    resolve_url,
+    retry_after,
+    unreachable,
+)
+from receiver.client._sync import OnUpdate, _gave_up, _transport_failure
+
+T = TypeVar("T")
+
+
+class AsyncGenhook:
+    """A genhook server, over HTTP, for asyncio programs.
+
+    ``url`` defaults to ``GENHOOK_URL`` (else ``http://127.0.0.1:8000``), ``token``
+    to ``GENHOOK_API_TOKEN`` (else, for a server on this machine, the token it keeps
+    in its data dir). ``timeout`` bounds one request; ``retry_seconds`` how long a
+    server that cannot be reached, or answers 503, is tried again.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry_seconds: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = resolve_url(url)
+        token = resolve_token(token, self.url)
+        headers = {"User-Agent": "genhook-python"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
+            transport=transport,
+        )
+        self._retry_seconds = retry_seconds
+        self.subscribers = AsyncSubscribers(self)
+        self.deliveries = AsyncDeliveries(self)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncGenhook:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- tasks --------------------------------------------------------------------
+
+    async def submit(
+        self,
+        provider: str,
+        *,
+        model: str,
+        prompt: str,
+        params: Mapping[str, Any] | None = None,
+        webhook: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> resources.SubmittedTask:
+        """Submit a job. Always sent with an ``Idempotency-Key`` (one is made when none
+        is given), so a retried submit never creates, or pays for, a second task.
+        ``webhook={"url": ..., "events": [...]}`` sends this task's events there."""
+        key = idempotency_key or new_idempotency_key()
+        return await self._call(calls.submit(provider, model, prompt, params, webhook, key))
+
+    async def track(
+        self, provider: str, provider_task_id: str, *, model: str | None = None
+    ) -> resources.Task:
+        """Adopt a task created elsewhere (``ConflictError`` if genhook has it already)."""
+        return await self._call(calls.track(provider, provider_task_id, model))
+
+    async def callback_url(self, provider: str) -> resources.CallbackUrl:
+        """A task that waits for its callback, and the URL to give the provider."""
+        return await self._call(calls.callback_url(provider))
+
+    async def get(self, task_id: str) -> resources.TaskDetail:
+        """One task with its history (callbacks, polls, events, deliveries, images)."""
+        return await self._call(calls.get(task_id))
+
+    async def stuck(self, *, limit: int = 50) -> list[resources.StuckTask]:
+        """Unfinished tasks past their expected time, oldest first, each with the reason."""
+        return (await self._call(calls.stuck(limit))).tasks
+
+    async def settle(self, task_id: str, outcome: Literal["failed", "resubmit"]) -> resources.Task:
+        """Settle an unconfirmed submission by hand."""
+        return await self._call(calls.settle(task_id, outcome))
+
+    async def workers(self) -> list[resources.Worker]:
+        """The live processes running background jobs, with what each holds."""
+        return (await self._call(calls.workers())).workers
+
+    async def tasks(
+        self,
+        *,
+        status: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        created_since: datetime | None = None,
+        created_until: datetime | None = None,
+        page_size: int = 50,
+    ) -> AsyncIterator[resources.Task]:
+        """Every matching task, newest first, page after page as it is consumed."""
+        cursor: str | None = None
+        while True:
+            page = await self._call(
+                calls.task_page(
+                    status=status,
+                    provider=provider,
+                    model=model,
+                    created_since=created_since,
+                    created_until=created_until,
+                    limit=page_size,
+                    cursor=cursor,
+                )
+            )
+            for task in page.tasks:
+                yield task
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def wait(
+        self,
+        task_id: str,
+        *,
+        timeout: float = 1800.0,  # noqa: ASYNC109 (Genhook.wait's signature, awaited)
+        on_update: OnUpdate | None = None,
+    ) -> resources.Task:
+        """The task once it is finished (completed, failed or expired).
+
+        Follows the live event stream, never polls; a dropped connection (a server
+        restart) is resumed with ``Last-Event-ID``. ``on_update(task, event_type)``
+        sees the current state first (event type None), then every event. Raises
+        :class:`~receiver.errors.ClientTimeoutError` (with ``.task``) after ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        current = resources.Task.model_validate(
+            (await self.get(task_id)).model_dump(include=set(resources.Task.model_fields))
+        )
+        if on_update is not None:
+            on_update(current, None)
+        if current.status.is_terminal:
+            return current
+        following = self._follow(calls.event_query(task_id, None), None, deadline)
+        async with contextlib.aclosing(following) as events:  # the stream ends with us
+            async for event in events:
+                current = event.data
+                if on_update is not None:
+                    on_update(current, event.type)
+                if current.status.is_terminal:
+                    return current
+        raise errors.ClientTimeoutError(
+            f"task {task_id} is still {current.status} after {timeout:g} s", task=current
+        )
+
+    async def events(
+        self,
+        *,
+        task_id: str | None = None,
+        types: Iterable[str] | str | None = None,
+        last_event_id: str | None = None,
+    ) -> AsyncGenerator[resources.Event]:
+        """Task events as they happen, forever; resumed after a dropped connection.
+        With ``last_event_id``, from right after that event. ``aclose()`` it (or use
+        ``contextlib.aclosing``) to end the stream."""
+        async for event in self._follow(calls.event_query(task_id, types), last_event_id, None):
+            yield event
+
+    # --- transport ----------------------------------------------------------------
+
+    async def _call(self, call: Call[T]) -> T:
+        return call.parse((await self._send(call)).content)
+
+    async def _send(self, call: Call[Any]) -> httpx.Response:
+        deadline = time.monotonic() + self._retry_seconds
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method,
+                    call.path,
+                    params=call.params,
+                    json=call.json,
+                    headers=dict(call.headers),
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never arrived
+                failure: errors.GenhookError = unreachable(self.url, exc)
+                wait = backoff(attempt)
+            except httpx.TransportError as exc:
+                failure = _transport_failure(self.url, call, exc)
+                if not call.repeatable:
+                    raise failure from exc
+                wait = backoff(attempt)
+            else:
+                if response.status_code < 400:
+                    return response
+                failure = error_for(response.status_code, response.content, self.url)
+                if response.status_code != 503:
+                    raise failure
+                wait = retry_after(response.headers) or backoff(attempt)
+            if time.monotonic() + wait > deadline:
+                raise failure
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    async def _follow(
+        self, params: Mapping[str, Any], last_event_id: str | None, until: float | None
+    ) -> AsyncGenerator[resources.Event]:
+        """The event stream, reconnected (after ``last_event_id``) whenever it drops,
+        until the monotonic time ``until``; a server unreachable for longer than the
+        retry bound (without ``until``) raises ``UnavailableError``."""
+        attempt = 0
+        failing_since: float | None = None
+        while until is None or time.monotonic() < until:
+            try:
+                async for event in self._stream(params, last_event_id, until):
+                    last_event_id, attempt, failing_since = event.id, 0, None
+                    yield event
+                attempt = 0  # a stream the server ended (it is shutting down): resume
+            except (httpx.TransportError, errors.UnavailableError) as exc:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if until is None and now - failing_since > self._retry_seconds:
+                    raise _gave_up(self.url, exc) from exc
+                pause = backoff(attempt)
+                if until is not None:
+                    pause = min(pause, max(0.0, until - now))
+                await asyncio.sleep(pause)
+                attempt += 1
+
+    async def _stream(
+        self, params: Mapping[str, Any], last_event_id: str | None, until: float | None
+    ) -> AsyncIterator[resources.Event]:
+        read = READ_IDLE_SECONDS
+        if until is not None:
+            read = max(0.05, min(read, until - time.monotonic()))
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        async with aconnect_sse(
+            self._http,
+            "GET",
+            EVENTS_PATH,
+            params=params,
+            headers=headers,
+            timeout=httpx.Timeout(read, connect=CONNECT_TIMEOUT),
+        ) as source:
+            response = source.response
+            if response.status_code >= 400:
+                await response.aread()
+                raise error_for(response.status_code, response.content, self.url)
+            async for sse in source.aiter_sse():
+                if sse.data:
+                    yield calls.event(sse.data)
+
+
+class AsyncSubscribers:
+    """``client.subscribers``: who receives task events as signed webhooks."""
+
+    def __init__(self, client: AsyncGenhook) -> None:
+        self._client = client
+
+    async def list(self, *, task_id: str | None = None) -> list[resources.Subscriber]:
+        """Subscribers for all tasks (with ``task_id``: that task's own webhooks)."""
+        return (await self._client._call(calls.subscribers(task_id))).subscribers
+
+    async def add(
+        self,
+        url: str,
+        *,
+        events: Iterable[str] | str | None = None,
+        secret: str | None = None,
+    ) -> resources.SubscriberWithSecret:
+        return await self._client._call(calls.add_subscriber(url, events, secret))
+
+    async def get(self, subscriber_id: str) -> resources.SubscriberWithSecret:
+        return await self._client._call(calls.subscriber(subscriber_id))
+
+    async def remove(self, subscriber_id: str) -> None:
+        await self._client._call(calls.remove_subscriber(subscriber_id))
+
+    async def disable(
+        self, subscriber_id: str, *, reason: str | None = None
+    ) -> resources.DisabledSubscriber:
+        """Stop sending to it; its pending deliveries are dead-lettered."""
+        return await self._client._call(calls.disable_subscriber(subscriber_id, reason))
+
+    async def enable(self, subscriber_id: str) -> resources.Subscriber:
+        return await self._client._call(calls.enable_subscriber(subscriber_id))
+
+    async def rotate(
+        self, subscriber_id: str, *, secret: str | None = None
+    ) -> resources.SubscriberWithSecret:
+        return await self._client._call(calls.rotate_subscriber(subscriber_id, secret))
+
+
+class AsyncDeliveries:
+    """``client.deliveries``: what was sent to subscribers, and replay."""
+
+    def __init__(self, client: AsyncGenhook) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        *,
+        subscriber: str | None = None,
+        status: str | None = None,
+        task_id: str | None = None,
+        event: str | None = None,
+        page_size: int = 50,
+    ) -> AsyncIterator[resources.Delivery]:
+        """Every matching delivery, newest first, page after page."""
+        cursor: int | None = None
+        while True:
+            page = await self._client._call(
+                calls.delivery_page(
+                    subscriber=subscriber,
+                    status=status,
+                    task_id=task_id,
+                    event=event,
+                    limit=page_size,
+                    cursor=cursor,
+                )
+            )
+            for delivery in page.deliveries:
+                yield delivery
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def get(self, delivery_id: int) -> resources.DeliveryDetail:
+        return await self._client._call(calls.delivery(delivery_id))
+
+    async def replay(
+        self,
+        subscriber: str,
+        *,
+        since: str | datetime | None = None,
+        event: str | None = None,
+        dead: bool = False,
+    ) -> int:
+        """Send a subscriber's deliveries again; returns how many were re-queued."""
+        return (await self._client._call(calls.replay(subscriber, since, event, dead))).requeued
