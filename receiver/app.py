@@ -33,7 +33,7 @@ def create_app(settings: Settings) -> WebApp:
             await _reconcile_on_start(services)
             if settings.run_background:
                 jobs = background_jobs(services, kind="serve")
-                async with running_jobs(jobs, services.jobs):
+                async with running_jobs(jobs, services.wakeups, services.jobs):
                     yield services
             else:
                 yield services

@@ -1,39 +1,43 @@
-"""Recording task events: the one place an outbox row is written.
+"""Recording task events: one outbox row (with its deliveries and images) per change.
 
-Every event is written inside the transaction of the change that caused it, through
-:func:`record_event`, so downstream fan-out (webhook deliveries) added here is in
-the same commit too and nothing can be lost between a change and its event.
+Every event is written inside the transaction of the change that caused it, so
+downstream fan-out (webhook deliveries, images to mirror) is in the same commit too
+and nothing can be lost between a change and its event. The batch writer
+(:mod:`receiver.writes`) records the events of callbacks and polls;
+:func:`record_event` is the same fan-out for the other writers (the mirror's
+``task.assets_ready``, an operator's anomaly), which hold an ORM task in a session.
+The transaction is marked for the wake-up path (:mod:`receiver.wakeups`): once it
+commits, the event stream, the dispatcher and the mirror hear of it at once.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from receiver.assets.queue import enqueue_assets
-from receiver.delivery.outbox import enqueue_deliveries
 from receiver.lifecycle import EventType
-from receiver.views import event_payload
-from storage.models import OutboxEvent, Task, new_event_id
+from receiver.views import task_row
+from receiver.writes import Fanout, Rows, execute
+from storage.models import Task
+from storage.wakeups import mark
 
 
 async def record_event(
     session: AsyncSession, task: Task, event_type: EventType, now: datetime
-) -> OutboxEvent:
-    """Add the event for ``task`` (as it is now) to the caller's transaction, with one
-    webhook delivery per active subscriber that wants it (and, for a completion, one
-    asset row per result image to mirror)."""
-    event_id = new_event_id()
-    event = OutboxEvent(
-        id=event_id,
-        task_id=task.id,
-        type=event_type.value,
-        created_at=now,
-        payload=event_payload(event_id, event_type, task, now),
-    )
-    session.add(event)
-    await enqueue_deliveries(session, event, now)
-    if event_type is EventType.COMPLETED:  # its result images, for the mirror
-        await enqueue_assets(session, task, now)
-    return event
+) -> str:
+    """Add the event for ``task`` (as it is now, unflushed changes included) to the
+    caller's transaction; returns its id."""
+    row = task_row(task)
+
+    def write(sync: OrmSession) -> tuple[str, set[str]]:
+        sync.flush()  # the task row first: deliveries and assets refer to it
+        rows = Rows()
+        event_id = Fanout(sync.connection(), now, [task.id]).event(row, event_type, rows)
+        return event_id, execute(sync.connection(), rows)
+
+    event_id, topics = await session.run_sync(write)
+    for topic in topics:
+        mark(session, topic)
+    return event_id

@@ -217,20 +217,41 @@ def _forget_rolled_back(session: Session) -> None:
 
 def task_transitioned(session: AsyncSession, task: Task, source: str) -> None:
     """``task`` (already changed) moved to its current status; counted on commit."""
-    provider, status = task.provider, task.status
+    on_commit(
+        session,
+        transition_count(
+            task.provider,
+            task.status,
+            source,
+            model=task.model,
+            started_at=task.submitted_at or task.created_at,
+            terminal_at=task.terminal_at,
+        ),
+    )
+
+
+def transition_count(
+    provider: str,
+    status: str,
+    source: str,
+    *,
+    model: str | None,
+    started_at: datetime,
+    terminal_at: datetime | None,
+) -> Callable[[], None]:
+    """What to count, once committed, for a task that moved to ``status``: the
+    transition and, for a terminal one, how long the task took."""
     transitions = _transitions(provider, status, source)
-    if not (Status(status).is_terminal and task.terminal_at is not None):
-        on_commit(session, transitions.inc)
-        return
-    started = task.submitted_at or task.created_at
-    seconds = max((task.terminal_at - started).total_seconds(), 0.0)
-    durations = _durations(provider, _model_label(provider, task.model))
+    if not (Status(status).is_terminal and terminal_at is not None):
+        return transitions.inc
+    seconds = max((terminal_at - started_at).total_seconds(), 0.0)
+    durations = _durations(provider, _model_label(provider, model))
 
     def count() -> None:
         transitions.inc()
         durations.observe(seconds)
 
-    on_commit(session, count)
+    return count
 
 
 def callback_lost(session: AsyncSession, provider: str, tasks: int = 1) -> None:

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -72,7 +72,6 @@ class Poller:
         pressure: ProviderPressure,
         holder: str | None = None,
         rng: random.Random | None = None,
-        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessions = sessions
         self._adapters = adapters
@@ -82,7 +81,6 @@ class Poller:
         self._pressure = pressure
         self._holder = holder or worker_id()
         self._rng = rng or random.Random()
-        self._on_events = on_events  # told after a pass that wrote events
 
     @property
     def pressure(self) -> ProviderPressure:
@@ -99,8 +97,6 @@ class Poller:
         await asyncio.gather(
             *(self._poll_provider(p, group, now, report) for p, group in by_provider.items())
         )
-        if report.applied or report.expired:
-            self._on_events()  # their events: deliver them now
         return report
 
     async def _claim(self, now: datetime) -> list[Task]:

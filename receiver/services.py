@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,18 +30,21 @@ from receiver.delivery.subscribers import Subscribers
 from receiver.errors import DatabaseSetupError, MigrationRequiredError
 from receiver.exposition import Exposition
 from receiver.heartbeat import Heartbeat, JobBoard
-from receiver.ingest import Ingestor
+from receiver.ingest import BatchWriter, Ingestor, SessionWriter, SqliteThreadWriter
 from receiver.poller import Poller
 from receiver.pressure import ProviderPressure
-from receiver.providers.base import ProviderAdapter
+from receiver.providers.base import CallbackAdapter, ProviderAdapter
 from receiver.providers.registry import build_adapters
 from receiver.settings import Settings
 from receiver.stream import EventStream
 from receiver.submit import Submitter
 from receiver.tokens import CallbackTokens, CallbackUrls, load_service_secret
+from receiver.wakeups import Topic, Wakeups
 from storage.engine import SessionFactory, create_engine, create_session_factory, is_sqlite
 from storage.errors import StorageError
 from storage.migrate import pending_revisions, upgrade
+from storage.sqlite_thread import SqliteWriterThread
+from storage.wakeups import LocalPeers, listen
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +59,16 @@ class Services:
     sessions: SessionFactory
     http: httpx.AsyncClient
     adapters: Mapping[str, ProviderAdapter]
+    callback_adapters: Mapping[str, CallbackAdapter]  # the ones that call us back
     callback_urls: CallbackUrls
     ingestor: Ingestor
     asset_store: AssetStore
     subscribers: Subscribers
     deliveries: Deliveries
     stream: EventStream
-    dispatch_nudge: asyncio.Event  # set when events were committed: deliver them now
+    wakeups: Wakeups  # told of every commit's work, by this process and (PostgreSQL) others
     jobs: JobBoard  # this process's background jobs and their runs (empty: none run here)
     exposition: Exposition  # what /metrics answers
-
-    def events_committed(self) -> None:
-        """What every writer calls after a commit that wrote events."""
-        self.dispatch_nudge.set()
 
     def submitter(self, *, holder: str = "submit", rng: random.Random | None = None) -> Submitter:
         return Submitter(
@@ -80,7 +81,6 @@ class Services:
             deadline_seconds=self.settings.task_deadline_seconds,
             holder=holder,
             rng=rng,
-            on_events=self.events_committed,
         )
 
     def poller(
@@ -105,7 +105,6 @@ class Services:
             ),
             holder=holder,
             rng=rng,
-            on_events=self.events_committed,
         )
 
     def dispatcher(self, *, holder: str, rng: random.Random | None = None) -> Dispatcher:
@@ -132,7 +131,6 @@ class Services:
             public_url=self.settings.resolved_public_url,
             holder=holder,
             rng=rng,
-            on_events=self.events_committed,
         )
 
 
@@ -150,17 +148,40 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         raise DatabaseSetupError(str(exc)) from exc
     try:
         await _check_schema(engine)
-        sessions = create_session_factory(engine)
-        dispatch_nudge = asyncio.Event()
-        ingestor = Ingestor(sessions, on_events=dispatch_nudge.set)
-        async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as http:
+        wakeups = Wakeups()
+        peers = LocalPeers(Path(engine.url.database or "")) if is_sqlite(engine) else None
+
+        def committed(topics: Iterable[str]) -> None:
+            wakeups.notify(topics)
+            if peers is not None:
+                peers.send(topics)
+
+        sessions = create_session_factory(engine, on_commit=committed)
+        writer: BatchWriter
+        if is_sqlite(engine):
+            thread = SqliteWriterThread(engine)
+            writer = SqliteThreadWriter(thread, committed)
+        else:
+            thread, writer = None, SessionWriter(sessions)
+        ingestor = Ingestor(writer)
+        stream = EventStream(sessions, settings.events, wakeups)
+        async with (
+            httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as http,
+            _listening(engine, settings, wakeups, peers),
+        ):
+            adapters = build_adapters(settings, http)
             try:
                 yield Services(
                     settings=settings,
                     engine=engine,
                     sessions=sessions,
                     http=http,
-                    adapters=build_adapters(settings, http),
+                    adapters=adapters,
+                    callback_adapters={
+                        name: adapter
+                        for name, adapter in adapters.items()
+                        if isinstance(adapter, CallbackAdapter) and adapter.has_callbacks
+                    },
                     callback_urls=CallbackUrls(
                         CallbackTokens(load_service_secret(settings)), settings.resolved_public_url
                     ),
@@ -168,15 +189,43 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     asset_store=LocalAssetStore(settings.resolved_assets_dir),
                     subscribers=Subscribers(sessions, settings.delivery),
                     deliveries=Deliveries(sessions),
-                    stream=EventStream(sessions, settings.events),
-                    dispatch_nudge=dispatch_nudge,
+                    stream=stream,
+                    wakeups=wakeups,
                     jobs=JobBoard(),
                     exposition=Exposition(sessions, cache_seconds=settings.metrics.cache_seconds),
                 )
             finally:
                 await ingestor.aclose()
+                await stream.aclose()
+                if thread is not None:
+                    await thread.aclose()
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _listening(
+    engine: AsyncEngine, settings: Settings, wakeups: Wakeups, peers: LocalPeers | None
+) -> AsyncIterator[None]:
+    """Hear other processes' commits for as long as the services live: LISTEN on
+    PostgreSQL, the peers' datagrams on SQLite."""
+    if peers is not None:
+        peers.open(wakeups.notify)
+        try:
+            yield
+        finally:
+            peers.close()
+        return
+    listener = asyncio.create_task(
+        listen(settings.resolved_database_url, wakeups.notify, [t.value for t in Topic]),
+        name="genhook-listen",
+    )
+    try:
+        yield
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
 
 
 async def _check_schema(engine: AsyncEngine) -> None:

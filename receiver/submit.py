@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,8 +67,10 @@ from receiver.providers.errors import (
 )
 from receiver.providers.registry import get_adapter
 from receiver.tokens import CallbackUrls
+from receiver.wakeups import Topic
 from storage.engine import SessionFactory
 from storage.models import Subscriber, Task
+from storage.wakeups import mark
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,6 @@ class Submitter:
         deadline_seconds: float,
         holder: str = "submit",
         rng: random.Random | None = None,
-        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessions = sessions
         self._adapters = adapters
@@ -144,7 +145,6 @@ class Submitter:
         self._deadline = timedelta(seconds=deadline_seconds)
         self._holder = holder
         self._rng = rng or random.Random()
-        self._on_events = on_events  # told after a commit that wrote events
 
     async def submit(self, request: SubmitRequest, *, idempotency_key: str | None = None) -> Task:
         """Create the task at the provider; returns the stored task.
@@ -287,6 +287,7 @@ class Submitter:
         try:
             async with self._sessions() as session, session.begin():
                 session.add(task)
+                mark(session, Topic.TASKS)  # due for its first poll now
         except IntegrityError:  # adopted by someone else a moment ago
             raise AlreadyTrackedError(provider, provider_task_id) from None
         if snapshot is not None:
@@ -437,9 +438,7 @@ class Submitter:
                 Source.SUBMIT,
                 _with_provider_id(snapshot, provider_task_id),
             )
-            result = await ingest_in_session(session, inbound)
-        if result.event_id:
-            self._on_events()
+            await ingest_in_session(session, inbound)
 
     async def _fail(self, task_id: str, provider: str, code: str, message: str) -> None:
         snapshot = TaskSnapshot(
@@ -487,7 +486,6 @@ class Submitter:
             task.updated_at = now
             session.add(task)
             await record_event(session, task, EventType.ANOMALY, now)
-        self._on_events()
         log.warning("task %s needs an operator: %s", task_id, note)
         return True
 

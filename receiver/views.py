@@ -6,14 +6,14 @@ stream and ``genhook status`` can never disagree about what a task looks like.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from receiver import resources
 from receiver.assets.schedule import AssetStatus
+from receiver.clock import iso
 from receiver.delivery.schedule import DeliveryStatus
-from receiver.lifecycle import EventType, Outcome, Source, Status
+from receiver.lifecycle import EventType, Outcome, Source
 from storage.models import (
     Asset,
     Delivery,
@@ -25,40 +25,61 @@ from storage.models import (
     Worker,
 )
 
+TASK_COLUMNS: tuple[str, ...] = tuple(Task.__table__.columns.keys())  # type: ignore[attr-defined]
+
+
+def task_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The task as JSON-ready data, in the shape of :class:`resources.Task`.
+
+    Built by hand rather than through the model because every event carries one and
+    it is on the callback hot path: validating and dumping a pydantic model costs
+    more than the rest of a callback's Python work. :func:`task` validates this very
+    document into the model, and ``tests/unit/test_views.py`` holds the two equal.
+    """
+    error_code, error_message = row["error_code"], row["error_message"]
+    return {
+        "id": row["id"],
+        "provider": row["provider"],
+        "provider_task_id": row["provider_task_id"],
+        "origin": row["origin"],
+        "model": row["model"],
+        "status": str(row["status"]),
+        "result_urls": list(row["result_urls"]),
+        # genhook's own copies (receiver.assets.mirror), in the same order; empty until
+        # all result images are stored, then set together with task.assets_ready.
+        "asset_urls": list(row["asset_urls"] or ()),
+        "error": (
+            {"code": error_code, "message": error_message} if error_code or error_message else None
+        ),
+        "credits": {
+            "used": row["credits_used"],
+            "refunded": row["credits_refunded"],
+            "remaining": row["remaining_credits"],
+        },
+        "anomalies": list(row["anomalies"]),
+        "last_source": str(row["last_source"]) if row["last_source"] else None,
+        "request": row["request"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+        "submitted_at": iso(row["submitted_at"]),
+        "terminal_at": iso(row["terminal_at"]),
+        "deadline_at": iso(row["deadline_at"]),
+        "provider_timing": {
+            "created_at": iso(row["provider_created_at"]),
+            "completed_at": iso(row["provider_completed_at"]),
+            "cost_ms": row["provider_cost_ms"],
+        },
+        "result_expires_at": iso(row["result_expires_at"]),
+    }
+
+
+def task_row(task: Task) -> dict[str, Any]:
+    """An ORM task as the plain row :func:`task_document` reads."""
+    return {name: getattr(task, name) for name in TASK_COLUMNS}
+
 
 def task(row: Task) -> resources.Task:
-    return resources.Task(
-        id=row.id,
-        provider=row.provider,
-        provider_task_id=row.provider_task_id,
-        origin=row.origin,
-        model=row.model,
-        status=Status(row.status),
-        result_urls=list(row.result_urls),
-        asset_urls=list(row.asset_urls or []),
-        error=(
-            resources.TaskError(code=row.error_code, message=row.error_message)
-            if row.error_code or row.error_message
-            else None
-        ),
-        credits=resources.Credits(
-            used=row.credits_used, refunded=row.credits_refunded, remaining=row.remaining_credits
-        ),
-        anomalies=list(row.anomalies),
-        last_source=Source(row.last_source) if row.last_source else None,
-        request=row.request,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        submitted_at=row.submitted_at,
-        terminal_at=row.terminal_at,
-        deadline_at=row.deadline_at,
-        provider_timing=resources.ProviderTiming(
-            created_at=row.provider_created_at,
-            completed_at=row.provider_completed_at,
-            cost_ms=row.provider_cost_ms,
-        ),
-        result_expires_at=row.result_expires_at,
-    )
+    return resources.Task.model_validate(task_document(task_row(row)))
 
 
 def snapshot(row: Snapshot) -> resources.Snapshot:
@@ -79,12 +100,6 @@ def snapshot(row: Snapshot) -> resources.Snapshot:
 def event(row: OutboxEvent) -> resources.Event:
     """The event as it was sent: its stored payload, read back through the schema."""
     return resources.Event.model_validate(row.payload)
-
-
-def event_payload(event_id: str, event_type: EventType, row: Task, now: datetime) -> dict[str, Any]:
-    """What an outbox row stores (and every webhook and stream message carries)."""
-    built = resources.Event(id=event_id, type=event_type, timestamp=now, data=task(row))
-    return built.model_dump(mode="json")
 
 
 def asset(row: Asset, base_url: str) -> resources.Asset:

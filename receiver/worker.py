@@ -23,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from receiver import clock
 from receiver.heartbeat import JobBoard
 from receiver.services import Services
+from receiver.wakeups import Topic, Wakeups
 from storage.claims import worker_id
 
 log = logging.getLogger(__name__)
@@ -30,17 +31,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class PeriodicJob:
-    """A bounded pass run every ``every_seconds``, and at once whenever ``nudge`` is set.
+    """A bounded pass run every ``every_seconds``, and at once whenever a commit (in
+    this process or, on PostgreSQL, any other) leaves work of kind ``wake``.
 
-    The nudge is how work that just became due (an event committed by a callback)
-    is picked up in milliseconds instead of at the next tick; the tick remains the
-    safety net, e.g. for work another process created.
+    The wake-up (:mod:`receiver.wakeups`) is how work that just became due is picked
+    up in milliseconds instead of at the next tick; the tick remains the safety net.
     """
 
     name: str
     every_seconds: float
     run: Callable[[], Awaitable[object]]
-    nudge: asyncio.Event | None = None
+    wake: Topic | None = None
     at_start: bool = False  # run once right away instead of after the first interval
     on_stop: Callable[[], Awaitable[object]] | None = None  # when the jobs stop cleanly
 
@@ -56,11 +57,19 @@ def background_jobs(services: Services, *, kind: str = "worker") -> list[Periodi
             "dispatch",
             settings.dispatch.tick_seconds,
             services.dispatcher(holder=holder).drain,
-            nudge=services.dispatch_nudge,
+            wake=Topic.DELIVERIES,
         ),
-        PeriodicJob("poll", settings.poll.tick_seconds, services.poller(holder=holder).poll_once),
         PeriodicJob(
-            "mirror", settings.assets.tick_seconds, services.mirror(holder=holder).mirror_once
+            "poll",
+            settings.poll.tick_seconds,
+            services.poller(holder=holder).poll_once,
+            wake=Topic.TASKS,
+        ),
+        PeriodicJob(
+            "mirror",
+            settings.assets.tick_seconds,
+            services.mirror(holder=holder).mirror_once,
+            wake=Topic.ASSETS,
         ),
         PeriodicJob(
             "reconcile",
@@ -79,20 +88,22 @@ def background_jobs(services: Services, *, kind: str = "worker") -> list[Periodi
 
 @contextlib.asynccontextmanager
 async def running_jobs(
-    jobs: Sequence[PeriodicJob], board: JobBoard | None = None
+    jobs: Sequence[PeriodicJob], wakeups: Wakeups, board: JobBoard | None = None
 ) -> AsyncIterator[AsyncIOScheduler]:
-    """Run ``jobs`` on a scheduler for the duration of the block, noting every run on
-    ``board``."""
+    """Run ``jobs`` on a scheduler for the duration of the block, woken by ``wakeups``
+    and noting every run on ``board``."""
     scheduler = AsyncIOScheduler()
     board = board or JobBoard()
     for job in jobs:
         board.register(job.name, job.every_seconds)
-    # one lock per job: a nudged run and a scheduled run never overlap
+    # one lock per job: a woken run and a scheduled run never overlap
     runs = {job.name: _guarded(job, asyncio.Lock(), board) for job in jobs}
     followers = [
-        asyncio.create_task(_follow(job.nudge, runs[job.name]), name=f"nudge-{job.name}")
+        asyncio.create_task(
+            _follow(wakeups, job.wake, runs[job.name]), name=f"genhook-wake-{job.name}"
+        )
         for job in jobs
-        if job.nudge is not None
+        if job.wake is not None
     ]
     for job in jobs:
         scheduler.add_job(
@@ -124,11 +135,15 @@ async def running_jobs(
                     log.warning("stopping background job %s failed", job.name, exc_info=True)
 
 
-async def _follow(nudge: asyncio.Event, run: Callable[[], Awaitable[None]]) -> None:
-    while True:
-        await nudge.wait()
-        nudge.clear()
-        await run()
+async def _follow(wakeups: Wakeups, topic: Topic, run: Callable[[], Awaitable[None]]) -> None:
+    woken = wakeups.subscribe(topic)
+    try:
+        while True:
+            await woken.wait()
+            woken.clear()  # commits during the run wake it once more, not once each
+            await run()
+    finally:
+        wakeups.unsubscribe(topic, woken)
 
 
 def _guarded(

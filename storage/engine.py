@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import weakref
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -34,6 +36,7 @@ from sqlalchemy.util import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import UnsupportedDatabaseError
+from storage.wakeups import ON_COMMIT, OnTopics, WakingSession
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -42,6 +45,14 @@ READ_ONLY: dict[str, Any] = {"genhook_read_only": True}
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
+# JSON columns (event payloads above all) encoded by orjson, several times faster
+# than the json module; text out, as both drivers expect.
+JSON_CODEC: dict[str, Any] = {
+    "json_serializer": lambda value: orjson.dumps(value).decode(),
+    "json_deserializer": orjson.loads,
+}
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Build the engine for ``url``; only ``sqlite+aiosqlite`` and ``postgresql+asyncpg``."""
@@ -49,16 +60,25 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.drivername == "sqlite+aiosqlite":
         return _sqlite_engine(url, parsed.database, echo=echo)
     if parsed.drivername == "postgresql+asyncpg":
-        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+        return create_async_engine(url, echo=echo, pool_pre_ping=True, **JSON_CODEC)
     raise UnsupportedDatabaseError(
         f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
         "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
     )
 
 
-def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    """Sessions that keep loaded objects usable after commit (no lazy reloads in async)."""
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+def create_session_factory(
+    engine: AsyncEngine, *, on_commit: OnTopics | None = None
+) -> SessionFactory:
+    """Sessions that keep loaded objects usable after commit (no lazy reloads in async),
+    and that call ``on_commit`` with the topics a commit marked (:mod:`storage.wakeups`)."""
+    return async_sessionmaker(
+        engine,
+        class_=AsyncSession,
+        sync_session_class=WakingSession,
+        expire_on_commit=False,
+        info={ON_COMMIT: on_commit} if on_commit is not None else None,
+    )
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -71,22 +91,9 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> AsyncEngine
             "an in-memory SQLite database cannot be shared by genhook's workers; give a file path"
         )
     Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=FULL",
-            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-            "PRAGMA foreign_keys=ON",
-        ):
-            cursor.execute(pragma)
-        cursor.close()
-
-    write_lock = asyncio.Lock()
+    engine = create_async_engine(url, echo=echo, **JSON_CODEC)
+    event.listen(engine.sync_engine, "connect", configure_sqlite)
+    write_lock = _WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Connection) -> None:
@@ -128,6 +135,25 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> AsyncEngine
 
 
 _HOLDS_WRITE_LOCK = "genhook_holds_write_lock"
+
+
+def configure_sqlite(dbapi_connection: Any, _record: Any = None) -> None:
+    """Every SQLite connection genhook opens: WAL, full sync, busy timeout, foreign keys."""
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=FULL",
+        f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        "PRAGMA foreign_keys=ON",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def sqlite_write_lock(engine: AsyncEngine) -> asyncio.Lock:
+    """The lock this process's writers to ``engine``'s SQLite file queue on."""
+    return _WRITE_LOCKS[engine.sync_engine]
 
 
 async def _acquire(lock: asyncio.Lock) -> None:

@@ -6,7 +6,7 @@ is one bounded pass (the APScheduler ``mirror`` job only calls it; tests call it
 directly):
 
 1. claim due asset rows with a lease (``storage.claims.claim_due``; the rows are
-   written with the ``task.completed`` event, see :mod:`receiver.assets.queue`), so
+   written with the ``task.completed`` event, see :class:`receiver.writes.Fanout`), so
    any number of workers share the work without downloading an image twice;
 2. download each (at most ``assets_concurrency`` at once) under the rules of
    :mod:`receiver.assets.fetch`, into a staging file, and hand it to the store
@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -80,7 +80,6 @@ class Mirror:
         public_url: str,
         holder: str | None = None,
         rng: random.Random | None = None,
-        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessions = sessions
         self._http = http
@@ -89,7 +88,6 @@ class Mirror:
         self._public_url = public_url
         self._holder = holder or worker_id()
         self._rng = rng or random.Random()
-        self._on_events = on_events  # told after a commit that wrote task.assets_ready
         self._fetch_policy = FetchPolicy(
             max_bytes=settings.max_bytes,
             allow_private=settings.allow_private,
@@ -113,8 +111,6 @@ class Mirror:
                 await self._mirror(asset, report)
 
         await asyncio.gather(*(one(asset) for asset in claimed))
-        if report.tasks_ready:
-            self._on_events()
         return report
 
     async def _claim(self, now: datetime) -> Sequence[Asset]:

@@ -117,7 +117,10 @@ def worker(
     async def main() -> None:
         async with open_services(settings) as services:
             jobs = background_jobs(services, kind="worker")
-            async with running_jobs(jobs, services.jobs), ops_server(settings, services):
+            async with (
+                running_jobs(jobs, services.wakeups, services.jobs),
+                ops_server(settings, services),
+            ):
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for signum in (signal.SIGINT, signal.SIGTERM):

@@ -12,8 +12,10 @@ from sqlmodel import col, select
 from receiver.delivery.schedule import DeliveryStatus
 from receiver.errors import DeliveryNotFoundError, EventNotFoundError, SubscriberNotFoundError
 from receiver.params import DeliveryQuery
+from receiver.wakeups import Topic
 from storage.engine import READ_ONLY, SessionFactory
 from storage.models import Delivery, DeliveryAttempt, OutboxEvent, Subscriber
+from storage.wakeups import mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,4 +117,7 @@ class Deliveries:
             if request.event_id is not None:
                 statement = statement.where(col(Delivery.event_id) == request.event_id)
             result = await session.exec(statement)
-            return int(getattr(result, "rowcount", 0) or 0)
+            requeued = int(getattr(result, "rowcount", 0) or 0)
+            if requeued:
+                mark(session, Topic.DELIVERIES)
+            return requeued

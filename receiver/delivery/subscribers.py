@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 ALLOW_HINT = "set GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS=true to allow it"
 MAX_URL_LENGTH = 2000
-_ACTIVE_KEY = "genhook.active_subscribers"  # session.info cache, see active_subscribers_for
 
 
 def validate_url_syntax(url: str) -> str:
@@ -68,46 +67,6 @@ async def validate_url(url: str, *, allow_private: bool) -> str:
     except TargetRefusedError as exc:
         raise InvalidSubscriberError("target_refused", str(exc)) from None
     return url
-
-
-def wants(subscriber: Subscriber, event_type: str) -> bool:
-    return not subscriber.event_types or event_type in subscriber.event_types
-
-
-async def active_subscribers_for(
-    session: AsyncSession, event_type: str, task_id: str
-) -> Sequence[Subscriber]:
-    """Active subscribers that want ``event_type`` of task ``task_id``.
-
-    The subscribers of every task (a small table) are read once per transaction: a
-    batched ingest records hundreds of events in one transaction, and each statement
-    is a round trip. Task webhooks are looked up per task, and only while any
-    active one exists, so a deployment that uses none pays one query per transaction.
-    """
-    transaction = session.sync_session.get_transaction()
-    cached = session.info.get(_ACTIVE_KEY)
-    if cached is None or cached[0] is not transaction:
-        rows = await session.exec(
-            select(Subscriber).where(col(Subscriber.active), col(Subscriber.task_id).is_(None))
-        )
-        scoped = await session.exec(
-            select(Subscriber.id)
-            .where(col(Subscriber.active), col(Subscriber.task_id).is_not(None))
-            .limit(1)
-        )
-        by_task: dict[str, list[Subscriber]] = {}
-        cached = (transaction, list(rows.all()), scoped.first() is not None, by_task)
-        session.info[_ACTIVE_KEY] = cached
-    _, everyone, any_scoped, by_task = cached
-    found: list[Subscriber] = [s for s in everyone if wants(s, event_type)]
-    if any_scoped:
-        if task_id not in by_task:
-            rows = await session.exec(
-                select(Subscriber).where(col(Subscriber.active), col(Subscriber.task_id) == task_id)
-            )
-            by_task[task_id] = list(rows.all())
-        found += [s for s in by_task[task_id] if wants(s, event_type)]
-    return found
 
 
 async def disable_in_session(

@@ -20,7 +20,6 @@ from receiver import clock, metrics, resources
 from receiver.errors import BodyTooLargeError, InvalidTokenError
 from receiver.ingest import Inbound
 from receiver.lifecycle import Source
-from receiver.providers.base import CallbackAdapter
 from receiver.providers.errors import MalformedCallbackError
 from receiver.web.http import (
     error,
@@ -53,11 +52,11 @@ async def receive_callback(request: Request) -> Response:
     provider = request.path_params["provider"]
     token = request.path_params["token"]
 
-    adapter = runtime.adapters.get(provider)
+    adapter = runtime.callback_adapters.get(provider)
     if adapter is None:
-        metrics.callback_received(metrics.UNKNOWN, "refused")
-        return error(404, "unknown_provider", f"no provider named {provider!r}")
-    if not isinstance(adapter, CallbackAdapter) or not adapter.has_callbacks:
+        if provider not in runtime.adapters:
+            metrics.callback_received(metrics.UNKNOWN, "refused")
+            return error(404, "unknown_provider", f"no provider named {provider!r}")
         metrics.callback_received(provider, "refused")
         return error(404, "no_callbacks", f"provider {provider!r} does not send callbacks")
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import orjson
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
@@ -53,9 +52,7 @@ async def get_events(request: Request) -> Response:
     async def events() -> AsyncIterator[ServerSentEvent]:
         with metrics.sse_stream():
             async for event in runtime.stream.follow(position, filters):
-                yield ServerSentEvent(
-                    data=orjson.dumps(event.payload).decode(), id=event.id, event=event.type
-                )
+                yield ServerSentEvent(data=event.data, id=event.id, event=event.type)
 
     return EventSourceResponse(events(), ping=PING_SECONDS)
 

@@ -13,10 +13,11 @@ from scripts.benchmarks import end_to_end, ingest, poller_claim
 SECTIONS = {
     "ingest": ingest.run,
     "e2e": end_to_end.run,
+    "sse": end_to_end.run_streams,
     "poller": poller_claim.run,
     "kill-check": ingest.run_kill_check,
 }
-DEFAULT = ("ingest", "e2e", "poller")
+DEFAULT = ("ingest", "e2e", "sse", "poller")
 
 
 def main() -> int:

@@ -138,9 +138,9 @@ async def test_an_event_still_committing_is_not_skipped(tmp_path: Path, postgres
         async with services.sessions() as slow, slow.begin():
             task = await slow.get(Task, task_a)
             assert task is not None
-            late = await record_event(slow, task, EventType.PROCESSING, clock.utcnow())
+            late_id = await record_event(slow, task, EventType.PROCESSING, clock.utcnow())
             await slow.flush()  # it has its seq now, but is not committed
             early = await emit(services, task_b)  # a higher seq, committed first
             assert await stream.read(position, EventFilter()) == []
         got = await stream.read(position, EventFilter())
-        assert [e.id for e in got] == [late.id, early]
+        assert [e.id for e in got] == [late_id, early]

@@ -42,8 +42,8 @@ async def emit(
         for name, value in changes.items():
             setattr(task, name, value)
         session.add(task)
-        event = await record_event(session, task, event_type, clock.utcnow())
-    return event.id
+        event_id = await record_event(session, task, event_type, clock.utcnow())
+    return event_id
 
 
 async def deliveries(services: Services, **where: Any) -> list[Delivery]:
