@@ -73,14 +73,24 @@ _BODY = (
     '"createTime":1705123450000}}'
 )
 
-_FILL = """
+# One INSERT ... SELECT per dialect: pre-created receiver-mode tasks, tsk_bench_000000001...
+_FILL = {
+    "sqlite": """
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :total)
 INSERT INTO tasks (id, provider, origin, status, result_urls, anomalies, created_at,
                    updated_at, deadline_at, poll_attempts)
 SELECT printf('tsk_bench_%09d', i), 'apimodels', 'receiver', 'pending', '[]', '[]',
        :now, :now, :deadline, 0
 FROM n
-"""
+""",
+    "postgresql": """
+INSERT INTO tasks (id, provider, origin, status, result_urls, anomalies, created_at,
+                   updated_at, deadline_at, poll_attempts)
+SELECT 'tsk_bench_' || lpad(i::text, 9, '0'), 'apimodels', 'receiver', 'pending',
+       '[]'::json, '[]'::json, :now, :now, :deadline, 0
+FROM generate_series(1, :total) AS i
+""",
+}
 
 
 @dataclass
@@ -108,10 +118,12 @@ async def _prepare_database(url: str, tasks: int) -> None:
     engine = create_engine(url)
     try:
         await upgrade(engine)
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = datetime.now(UTC)
+        if engine.dialect.name == "sqlite":
+            now = now.replace(tzinfo=None)  # as UTCDateTime stores it there
         async with engine.begin() as connection:
             await connection.execute(
-                text(_FILL),
+                text(_FILL[engine.dialect.name]),
                 {"total": tasks, "now": now, "deadline": now + timedelta(hours=2)},
             )
     finally:
