@@ -71,7 +71,8 @@ class DemoWebhooks:
 
     def table(self) -> Table:
         """One row per streamed event, with whether its signed webhook arrived."""
-        table = Table("event (live stream)", "task", "signed webhook")
+        table = Table("event (live stream)", "signed webhook")
+        table.add_column("task", no_wrap=True)
         verified = {(t, task): ok for t, task, ok in self.received}
         ours = [(t, task) for t, task in self.streamed if task in self.task_ids]
         for event_type, task in ours[-SHOWN:]:
@@ -80,7 +81,7 @@ class DemoWebhooks:
                 mark = f"[yellow]{self.note}[/yellow]" if self.note else "[yellow]…[/yellow]"
             else:
                 mark = "[green]✓ signature verified[/green]" if ok else "[red]✗ bad signature[/red]"
-            table.add_row(event_type, task, mark)
+            table.add_row(event_type, mark, task)
         return table
 
 
@@ -170,16 +171,21 @@ async def _load(services: Services, task_ids: Sequence[str]) -> list[Task]:
 
 
 def _table(tasks: Sequence[Task]) -> Table:
-    table = Table("provider", "model", "status", "via", "images", "task", title="genhook demo")
+    """One row per demo task; the id is never cut (it is what a person copies), and
+    the images are counted here and shown on the dashboard."""
+    table = Table(title="genhook demo")
+    table.add_column("task", no_wrap=True)
+    for name in ("provider", "model", "status", "via", "images"):
+        table.add_column(name, overflow="fold")
     colours = {"completed": "green", "failed": "red", "expired": "red"}
     for task in tasks:
         colour = colours.get(task.status, "yellow")
         table.add_row(
+            task.id,
             task.provider,
             task.model or "",
             f"[{colour}]{task.status}[/{colour}]",
             task.last_source or "",
-            "\n".join(task.result_urls) or "-",
-            task.id,
+            str(len(task.result_urls)),
         )
     return table
