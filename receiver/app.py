@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from receiver.services import Services, open_services
 from receiver.settings import Settings
 from receiver.tokens import load_api_token
+from receiver.web import server
 from receiver.web.application import WebApp, build_app, build_ops_app
 from receiver.worker import background_jobs, running_jobs
 
@@ -44,6 +46,12 @@ def create_app(settings: Settings) -> WebApp:
 def create_ops_app(settings: Settings, services: Services) -> WebApp:
     """Health and metrics routes on already opened services (``genhook worker``)."""
     return build_ops_app(settings, services)
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """The HTTP server's options against slow and broken clients (``receiver.web.server``),
+    for ``uvicorn.run`` and ``uvicorn.Config``."""
+    return server.uvicorn_options(settings.server)
 
 
 async def _reconcile_on_start(services: Services) -> None:

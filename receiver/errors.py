@@ -17,6 +17,8 @@ Hierarchy::
     │   ├── InvalidRequestError       a field or parameter is unusable (names it)
     │   ├── MalformedBodyError        a body that is not JSON
     │   ├── BodyTooLargeError
+    │   ├── BodyTimeoutError          a body that did not arrive in time (slow client)
+    │   ├── ClientGoneError           the client went away before its body arrived
     │   ├── UnknownProviderError
     │   ├── NoCallbacksError          a callback URL for a provider that never calls back
     │   ├── SubmissionRefusedError    our validation refused a job (a failed task is kept)
@@ -66,7 +68,9 @@ __all__ = [
     "AssetError",
     "AssetFetchFailedError",
     "AssetRefusedError",
+    "BodyTimeoutError",
     "BodyTooLargeError",
+    "ClientGoneError",
     "ClientTimeoutError",
     "ConfigurationError",
     "ConflictError",
@@ -159,6 +163,25 @@ class BodyTooLargeError(RequestError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"body exceeds {limit} bytes")
         self.limit = limit
+
+
+class BodyTimeoutError(RequestError):
+    """The body did not arrive within the server's body deadline: a client that sends
+    byte by byte would otherwise hold a connection (and a worker's memory) for ever."""
+
+    code = "body_timeout"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the body did not arrive within {seconds:g} s")
+
+
+class ClientGoneError(RequestError):
+    """The client disconnected before its body was complete; nobody reads the answer."""
+
+    code = "client_gone"
+
+    def __init__(self) -> None:
+        super().__init__("the client disconnected before its body was complete")
 
 
 class UnknownProviderError(RequestError):

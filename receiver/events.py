@@ -13,14 +13,15 @@ commits, the event stream, the dispatcher and the mirror hear of it at once.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver.lifecycle import EventType
-from receiver.views import task_row
+from receiver.views import subscriber_event_payload, task_row
 from receiver.writes import Fanout, Rows, execute
-from storage.models import Task
+from storage.models import Subscriber, Task
 from storage.wakeups import mark
 
 
@@ -35,6 +36,27 @@ async def record_event(
         sync.flush()  # the task row first: deliveries and assets refer to it
         rows = Rows()
         event_id = Fanout(sync.connection(), now, [task.id]).event(row, event_type, rows)
+        return event_id, execute(sync.connection(), rows)
+
+    event_id, topics = await session.run_sync(write)
+    for topic in topics:
+        mark(session, topic)
+    return event_id
+
+
+async def record_subscriber_event(
+    session: AsyncSession, subscriber: Subscriber, event_type: EventType, now: datetime
+) -> str:
+    """An operational event about ``subscriber`` (no task), in the caller's transaction:
+    on the live stream, and to the active subscribers that list its type; returns its id."""
+
+    def payload_of(event_id: str) -> dict[str, Any]:
+        return subscriber_event_payload(event_id, event_type, subscriber, now)
+
+    def write(sync: OrmSession) -> tuple[str, set[str]]:
+        sync.flush()
+        rows = Rows()
+        event_id = Fanout(sync.connection(), now, []).operational(event_type, payload_of, rows)
         return event_id, execute(sync.connection(), rows)
 
     event_id, topics = await session.run_sync(write)

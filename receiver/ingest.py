@@ -6,6 +6,16 @@ so a caller that answers the provider after :meth:`Ingestor.record` returns has 
 durable commit behind its 2xx. :class:`Ingestor` groups concurrent snapshots into
 one commit; :func:`ingest_batch` does the work inside a caller's own transaction,
 for the poller and the submitter.
+
+Nothing a provider sends can make a write fail for good: every snapshot is fitted
+to its columns first (:mod:`receiver.fitting`; what had to be dropped is recorded
+as a parse error next to the raw body), and an item that still cannot be written
+is kept in quarantine with the reason rather than answered with an error the
+provider would retry forever. Only a database that does not answer is an error.
+
+A task's callback URL speaks only for that task: a snapshot naming a provider task
+id that another task holds is applied to its own task without the id, and kept as
+an anomaly there; the other task is never touched.
 """
 
 from __future__ import annotations
@@ -18,11 +28,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from receiver import clock, metrics
+from receiver import clock, fitting, metrics
 from receiver.lifecycle import Outcome
 from receiver.writes import Inbound, IngestResult, Written, write_batch
 from storage.engine import SessionFactory
@@ -41,6 +52,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# A database that did not answer: the caller should retry (503), nothing is kept.
+# Anything else that fails a write is about the item, and the item is quarantined.
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
 
 
 class BatchWriter(Protocol):
@@ -144,17 +159,29 @@ class Ingestor:
             written = await self._writer.write([inbound], unreadable=Outcome.QUARANTINED)
         except IntegrityError as exc:
             # The only constraint a snapshot can break is the provider task id being
-            # claimed by another task already: keep the body, apply nothing.
+            # claimed by another process's task a moment ago: keep the body, apply
+            # nothing (a retry of the callback is then applied without the id).
             detail = f"provider task id already belongs to another task ({exc.orig})"
-            log.warning(
-                "callback for %s kept as anomaly: %s",
-                inbound.task_id,
-                detail,
-                extra={"task_id": inbound.task_id, "provider": inbound.provider},
-            )
-            anomaly = replace(inbound, snapshot=None, detail=detail)
-            written = await self._writer.write([anomaly], unreadable=Outcome.ANOMALY)
-        [result] = written.results
+            outcome = Outcome.ANOMALY
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:
+            log.exception("snapshot for %s could not be written; quarantined", inbound.task_id)
+            detail = f"could not be stored: {type(exc).__name__}: {exc}"
+            outcome = Outcome.QUARANTINED
+        else:
+            [result] = written.results
+            return result
+        log.warning(
+            "%s for %s kept as %s: %s",
+            inbound.source,
+            inbound.task_id,
+            outcome,
+            detail,
+            extra={"task_id": inbound.task_id, "provider": inbound.provider},
+        )
+        kept = replace(inbound, snapshot=None, detail=fitting.cut(detail, fitting.DETAIL_LENGTH))
+        [result] = (await self._writer.write([kept], unreadable=outcome)).results
         return result
 
 

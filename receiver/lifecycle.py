@@ -86,6 +86,12 @@ class EventType(StrEnum):
     EXPIRED = "task.expired"
     ANOMALY = "task.anomaly"
     ASSETS_READY = "task.assets_ready"
+    # Operational: about a subscriber, not a task; sent only to subscribers that list it.
+    SUBSCRIBER_DISABLED = "subscriber.disabled"
+
+    @property
+    def is_task_event(self) -> bool:
+        return self.value.startswith("task.")
 
 
 EVENT_FOR_STATUS: Mapping[Status, EventType] = {

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from receiver import clock, metrics
+from receiver import clock, fitting, metrics, settlement
 from receiver.cadence import Cadence, PollOutcome, next_poll_at, next_poll_delay
 from receiver.ingest import Inbound, IngestResult, ingest_batch, ingest_in_session
 from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot, normalize_state
@@ -94,9 +94,13 @@ class Poller:
         by_provider: dict[str, list[Task]] = defaultdict(list)
         for task in tasks:
             by_provider[task.provider].append(task)
-        await asyncio.gather(
-            *(self._poll_provider(p, group, now, report) for p, group in by_provider.items())
+        outcomes = await asyncio.gather(
+            *(self._poll_provider(p, group, now, report) for p, group in by_provider.items()),
+            return_exceptions=True,
         )
+        for provider, outcome in zip(by_provider, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # one provider's failure is not the others'
+                log.error("polling %s failed unexpectedly", provider, exc_info=outcome)
         return report
 
     async def _claim(self, now: datetime) -> list[Task]:
@@ -160,6 +164,11 @@ class Poller:
             )
             await self._defer_after_error(provider, pollable, now, report)
             return
+        except Exception:  # an answer the adapter could not read: these tasks wait, no others
+            report.failed_calls += 1
+            log.exception("reading %s's poll answer failed; backing off its tasks", provider)
+            await self._defer_after_error(provider, pollable, now, report)
+            return
         self._pressure.record_success(provider)
         metrics.circuit(provider, False)
         report.polled += len(pollable)
@@ -177,47 +186,111 @@ class Poller:
     ) -> None:
         """Write every answer and the next poll time, one transaction for the batch.
 
-        Unpollable tasks (no provider task id) are only woken again at their deadline.
+        If the batch cannot be written, each task is written alone, and a task that
+        still fails is that task's problem (:meth:`_settle_failed`): its neighbours'
+        answers are kept. Unpollable tasks (no provider task id) are only woken again
+        at their deadline.
         """
+        try:
+            async with self._sessions() as session, session.begin():
+                applied, expired = await self._write_answers(
+                    session, provider, tasks, snapshots, now, pollable=pollable
+                )
+        except Exception as exc:
+            if len(tasks) == 1:
+                await self._settle_failed(provider, tasks[0], exc, now, report)
+                return
+            log.exception(
+                "writing %d %s poll answers together failed; writing each alone",
+                len(tasks),
+                provider,
+            )
+            for task in tasks:
+                await self._settle(provider, [task], snapshots, now, report, pollable=pollable)
+            return
+        report.applied += applied
+        report.expired += expired
+
+    async def _write_answers(
+        self,
+        session: AsyncSession,
+        provider: str,
+        tasks: Sequence[Task],
+        snapshots: dict[str, TaskSnapshot],
+        now: datetime,
+        *,
+        pollable: bool,
+    ) -> tuple[int, int]:
+        """The answers and next poll times, in the caller's transaction; returns how
+        many answers changed a task and how many tasks expired."""
         cadence = self._cadences[provider]
-        has_callbacks = self._adapters[provider].has_callbacks
-        async with self._sessions() as session, session.begin():
-            inbounds = [
-                Inbound(task.id, provider, Source.POLL, snapshot)
-                for task in tasks
-                if (snapshot := snapshots.get(task.provider_task_id or "")) is not None
-            ]
-            batch = await ingest_batch(session, inbounds)
-            results = {r.task_id: r for r in batch}
-            if has_callbacks:  # this poll, not a callback, told us these tasks finished
-                metrics.callback_lost(session, provider, _finished(inbounds, batch))
-            report.applied += sum(r.outcome is Outcome.APPLIED for r in results.values())
-            for task in await self._still_held(session, tasks):
-                task.lease_holder = task.lease_expires_at = None
-                if Status(task.status).is_terminal:
-                    task.next_poll_at = None
-                    continue
-                result = results.get(task.id)
-                if result is None:
-                    outcome = PollOutcome.NOT_FOUND
-                else:
-                    task.poll_attempts += 1
-                    changed = result.outcome is Outcome.APPLIED
-                    outcome = PollOutcome.CHANGED if changed else PollOutcome.UNCHANGED
-                if now >= task.deadline_at:
-                    await self._expire(session, task, now)
-                    report.expired += 1
-                elif pollable:
-                    task.next_poll_at = next_poll_at(
-                        now,
-                        task.deadline_at,
-                        cadence,
-                        attempts=task.poll_attempts,
-                        last=outcome,
-                        rng=self._rng,
-                    )
-                else:
-                    task.next_poll_at = task.deadline_at
+        expired = 0
+        inbounds = [
+            Inbound(task.id, provider, Source.POLL, snapshot)
+            for task in tasks
+            if (snapshot := snapshots.get(task.provider_task_id or "")) is not None
+        ]
+        batch = await ingest_batch(session, inbounds)
+        results = {r.task_id: r for r in batch}
+        if self._adapters[provider].has_callbacks:  # a poll, not a callback, finished these
+            metrics.callback_lost(session, provider, _finished(inbounds, batch))
+        applied = sum(r.outcome is Outcome.APPLIED for r in results.values())
+        for task in await self._still_held(session, tasks):
+            task.lease_holder = task.lease_expires_at = None
+            if Status(task.status).is_terminal:
+                task.next_poll_at = None
+                continue
+            result = results.get(task.id)
+            if result is None:
+                outcome = PollOutcome.NOT_FOUND
+            else:
+                task.poll_attempts += 1
+                changed = result.outcome is Outcome.APPLIED
+                outcome = PollOutcome.CHANGED if changed else PollOutcome.UNCHANGED
+            if now >= task.deadline_at:
+                await self._expire(session, task, now)
+                expired += 1
+            elif pollable:
+                task.next_poll_at = next_poll_at(
+                    now,
+                    task.deadline_at,
+                    cadence,
+                    attempts=task.poll_attempts,
+                    last=outcome,
+                    rng=self._rng,
+                )
+            else:
+                task.next_poll_at = task.deadline_at
+        return applied, expired
+
+    async def _settle_failed(
+        self, provider: str, task: Task, exc: Exception, now: datetime, report: PollReport
+    ) -> None:
+        """One task's answer cannot be written: keep the reason in its inbox and poll it
+        again on its error back-off, as if the provider had failed."""
+        log.error("task %s: its poll answer could not be written: %r", task.id, exc)
+        reason = fitting.cut(f"poll answer not stored: {type(exc).__name__}: {exc}", 2000)
+        delay = next_poll_delay(
+            self._cadences[provider],
+            attempts=task.poll_attempts + 1,
+            last=PollOutcome.ERROR,
+            rng=self._rng,
+        )
+        try:
+            async with self._sessions() as session, session.begin():
+                for held in await self._still_held(session, [task]):
+                    held.lease_holder = held.lease_expires_at = None
+                    held.next_poll_at = now + timedelta(seconds=delay)
+                    inbound = Inbound(task.id, provider, Source.POLL, None, detail=reason)
+                    await ingest_in_session(session, inbound)
+        except Exception:
+            log.exception(
+                "task %s: not even that could be written; it is polled again when its "
+                "lease expires",
+                task.id,
+            )
+            return
+        report.deferred += 1
 
     async def _still_held(self, session: AsyncSession, tasks: Sequence[Task]) -> list[Task]:
         """The claimed tasks, locked and loaded in one query, minus any whose lease ran
@@ -228,7 +301,18 @@ class Poller:
         return [task for task in rows.all() if task.lease_holder == self._holder]
 
     async def _expire(self, session: AsyncSession, task: Task, now: datetime) -> None:
-        """The last poll still found no terminal state: the task expires, with its event."""
+        """The last poll still found no terminal state: the task expires, with its event.
+
+        A create never confirmed by then did not expire (nothing was known to run): it
+        fails with ``create_unconfirmed`` (:mod:`receiver.settlement`).
+        """
+        if task.status == Status.SUBMITTING:
+            cause = settlement.last_error(task.error_message)
+            snapshot = settlement.deadline_failure(task.provider, cause, task.deadline_at, now)
+            inbound = Inbound(task.id, task.provider, Source.SUBMIT, snapshot)
+            await ingest_in_session(session, inbound)
+            log.info("task %s: its create was never confirmed by its deadline", task.id)
+            return
         snapshot = TaskSnapshot(
             state=Status.EXPIRED.value,
             source=Source.POLL,

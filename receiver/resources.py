@@ -47,6 +47,7 @@ __all__ = [
     "StuckTaskList",
     "SubmittedTask",
     "Subscriber",
+    "SubscriberEvent",
     "SubscriberList",
     "SubscriberWithSecret",
     "Task",
@@ -186,7 +187,7 @@ class Delivery(Resource):
     event_id: str
     event_type: EventType | None
     subscriber_id: str
-    task_id: str
+    task_id: str | None = Field(description="null for operational events (subscriber.disabled)")
     status: DeliveryStatus
     attempts: int = Field(description="attempts in the current run (a replay starts at 0)")
     next_attempt_at: datetime | None
@@ -243,7 +244,9 @@ class DeliveryPage(Resource):
 class Subscriber(Resource):
     id: str
     url: str
-    event_types: list[EventType] = Field(description="empty: every type")
+    event_types: list[EventType] = Field(
+        description="empty: every task event; subscriber.disabled only when listed"
+    )
     task_id: str | None = Field(
         description="set for a webhook given with a task's submission: that task's events only"
     )
@@ -255,6 +258,15 @@ class Subscriber(Resource):
         description="while a rotation lasts, the old secret signs too, until then"
     )
     created_at: datetime
+
+
+class SubscriberEvent(Resource):
+    """An operational event about a subscriber (``subscriber.disabled``), without its secret."""
+
+    id: str
+    type: EventType
+    timestamp: datetime
+    data: Subscriber
 
 
 class SubscriberWithSecret(Subscriber):

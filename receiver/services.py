@@ -22,10 +22,12 @@ from pathlib import Path
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from receiver import netguard
 from receiver.assets.mirror import Mirror
 from receiver.assets.store import AssetStore, LocalAssetStore
 from receiver.delivery.deliveries import Deliveries
 from receiver.delivery.dispatcher import Dispatcher
+from receiver.delivery.subscribers import ALLOW_HINT as DELIVERY_ALLOW_HINT
 from receiver.delivery.subscribers import Subscribers
 from receiver.errors import DatabaseSetupError, MigrationRequiredError
 from receiver.exposition import Exposition
@@ -34,7 +36,7 @@ from receiver.ingest import BatchWriter, Ingestor, SessionWriter, SqliteThreadWr
 from receiver.poller import Poller
 from receiver.pressure import ProviderPressure
 from receiver.providers.base import CallbackAdapter, ProviderAdapter
-from receiver.providers.registry import build_adapters
+from receiver.providers.registry import build_adapters, settlement_rules
 from receiver.settings import Settings
 from receiver.stream import EventStream
 from receiver.submit import Submitter
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 
 # Provider calls: connect fast or fail, but give a slow create time to answer.
 PROVIDER_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Webhooks and image downloads set their own overall deadlines; connect stays short.
+OUTBOUND_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,9 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     sessions: SessionFactory
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # to the providers (addresses the operator configured)
+    webhook_http: httpx.AsyncClient  # to subscribers: connects only to checked addresses
+    asset_http: httpx.AsyncClient  # to result image hosts: the same, with its own setting
     adapters: Mapping[str, ProviderAdapter]
     callback_adapters: Mapping[str, CallbackAdapter]  # the ones that call us back
     callback_urls: CallbackUrls
@@ -78,6 +84,7 @@ class Services:
             self.callback_urls,
             self.settings.cadences(),
             self.subscribers,
+            settlement_rules(self.settings),
             deadline_seconds=self.settings.task_deadline_seconds,
             holder=holder,
             rng=rng,
@@ -110,7 +117,7 @@ class Services:
     def dispatcher(self, *, holder: str, rng: random.Random | None = None) -> Dispatcher:
         return Dispatcher(
             self.sessions,
-            self.http,
+            self.webhook_http,
             self.settings.delivery,
             self.settings.dispatch,
             holder=holder,
@@ -125,7 +132,7 @@ class Services:
     def mirror(self, *, holder: str | None = None, rng: random.Random | None = None) -> Mirror:
         return Mirror(
             self.sessions,
-            self.http,
+            self.asset_http,
             self.asset_store,
             self.settings.assets,
             public_url=self.settings.resolved_public_url,
@@ -165,8 +172,20 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             thread, writer = None, SessionWriter(sessions)
         ingestor = Ingestor(writer)
         stream = EventStream(sessions, settings.events, wakeups)
+        webhook_http = netguard.guarded_client(
+            allow_private=settings.delivery.allow_private_targets,
+            allow_hint=DELIVERY_ALLOW_HINT,
+            timeout=OUTBOUND_TIMEOUT,
+        )
+        asset_http = netguard.guarded_client(
+            allow_private=settings.assets.allow_private,
+            allow_hint="set GENHOOK_ASSETS_ALLOW_PRIVATE=true to allow it",
+            timeout=OUTBOUND_TIMEOUT,
+        )
         async with (
             httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as http,
+            webhook_http,
+            asset_http,
             _listening(engine, settings, wakeups, peers),
         ):
             adapters = build_adapters(settings, http)
@@ -176,6 +195,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     engine=engine,
                     sessions=sessions,
                     http=http,
+                    webhook_http=webhook_http,
+                    asset_http=asset_http,
                     adapters=adapters,
                     callback_adapters={
                         name: adapter

@@ -81,6 +81,17 @@ class ProviderSettings(Section):
     poll_interval: tuple[float, float]
     poll_growth: float = Field(ge=1)
     poll_max_interval: float = Field(gt=0)
+    resubmit_unconfirmed: bool = Field(
+        default=False,
+        description="resubmit (once) a create this gateway never confirmed although its "
+        "create is not idempotent: accepts the risk of paying twice",
+    )
+    unconfirmed_grace_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="how long an unconfirmed create waits before it fails as "
+        "create_unconfirmed, where nothing (no callback, no lookup) can confirm it",
+    )
 
     def cadence(self, jitter: float) -> Cadence:
         return Cadence(
@@ -124,6 +135,35 @@ class ApimartSettings(ProviderSettings):
     poll_interval: tuple[float, float] = (3, 5)
     poll_growth: float = Field(default=1.0, ge=1)
     poll_max_interval: float = Field(default=5, gt=0)
+
+
+class ServerSettings(Section):
+    """The HTTP server's defences against slow and broken clients (``receiver.web.server``)."""
+
+    header_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="how long a connection may take to send a request's headers "
+        "(also between requests on a kept-alive connection); then 408 and closed",
+    )
+    body_timeout_seconds: float = Field(
+        default=30, gt=0, description="how long a request's body may take to arrive; then 408"
+    )
+    keep_alive_seconds: float = Field(
+        default=5, gt=0, description="how long an idle kept-alive connection stays open"
+    )
+    limit_concurrency: int | None = Field(
+        default=None,
+        gt=0,
+        description="connections and requests served at once, beyond which new requests get "
+        "503; default: half the process's open-file limit, at most 2048",
+    )
+
+    def concurrency(self, open_files: int) -> int:
+        """The effective limit, given the process's open-file limit (``ulimit -n``)."""
+        if self.limit_concurrency is not None:
+            return self.limit_concurrency
+        return max(32, min(2048, open_files // 2))
 
 
 class DeliverySettings(Section):
@@ -325,6 +365,7 @@ class Settings(BaseSettings):
         default=30, gt=0, description="how often unconfirmed submissions are settled"
     )
 
+    server: ServerSettings = ServerSettings()
     poll: PollSettings = PollSettings()
     circuit: CircuitSettings = CircuitSettings()
     provider: ProviderCallSettings = ProviderCallSettings()
@@ -339,6 +380,7 @@ class Settings(BaseSettings):
     apimart: ApimartSettings = ApimartSettings()
 
     SECTIONS: ClassVar[tuple[str, ...]] = (
+        "server",
         "poll",
         "circuit",
         "provider",

@@ -15,17 +15,30 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from receiver import settlement
 from receiver.clock import iso
 from receiver.lifecycle import TERMINAL, Status
+from receiver.providers.registry import settlement_rules
 from receiver.settings import Settings
 from storage.models import Task
 
 
 def stuck_reason(task: Task, settings: Settings, now: datetime) -> str:
     if task.status == Status.SUBMITTING:
-        if any("not resubmitted" in a for a in task.anomalies):
-            return "submission unconfirmed: needs an operator (create is not idempotent)"
-        return "submission unconfirmed: the reconciler will settle it"
+        if task.lease_expires_at is not None and task.lease_expires_at > now:
+            return f"being submitted by {task.lease_holder}"
+        verdict = settlement.decide(
+            settlement_rules(settings)[task.provider],
+            create_attempts=task.create_attempts,
+            unconfirmed_since=task.updated_at,
+            deadline=task.deadline_at,
+            now=now,
+        )
+        if verdict.action is settlement.Action.RESUBMIT:
+            return f"submission unconfirmed: the reconciler resubmits it ({verdict.reason})"
+        if verdict.action is settlement.Action.FAIL:
+            return f"submission unconfirmed: the reconciler fails it now ({verdict.reason})"
+        return f"submission unconfirmed: {verdict.reason}"
     if task.lease_expires_at is not None and task.lease_expires_at > now:
         return f"being polled by {task.lease_holder}"
     if task.provider_task_id is None:

@@ -8,13 +8,17 @@ The order of writes is what makes a crash harmless:
 2. the provider's answer goes through the ingest path like any callback or poll
    (snapshot row, task change, event in one transaction).
 
-A crash between 1 and 2 leaves a ``submitting`` task whose lease runs out.
-:func:`reconcile_unconfirmed` then resubmits it where the provider's create is
-idempotent (API Mall, same ``Idempotency-Key``, so nothing is billed twice) and
-flags it for an operator elsewhere: resubmitting a non-idempotent create could
-generate and bill the job twice. An apimodels task can still be rescued by its
-callback, whose token names our task id. :meth:`Submitter.settle` is the operator's
-word on such a task (``genhook tasks settle ID --failed|--resubmit``).
+A crash between 1 and 2, a timeout or a 5xx leaves a ``submitting`` task: the
+provider may or may not have the job. :meth:`Submitter.reconcile_unconfirmed`
+settles each such task by the rule of its provider (:mod:`receiver.settlement`):
+resubmitted where the create is idempotent (API Mall, same ``Idempotency-Key``,
+nothing is billed twice), left to its callback where one can still confirm it
+(apimodels.app: the token in the URL names our task), failed with
+``create_unconfirmed`` where nothing can (APIMart, after a grace period), unless
+the operator accepted the risk of paying twice. A task that cannot be settled is
+that task's problem: the others are still settled, and it is tried again on the
+next pass. :meth:`Submitter.settle` is the operator's word on a task left
+unconfirmed (``genhook tasks settle ID --failed|--resubmit``).
 
 Idempotent submission. A submit may carry an ``Idempotency-Key`` (the Python client
 always sends one): the task keeps it with a fingerprint of the request, and the same
@@ -42,21 +46,21 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from receiver import clock
+from receiver import clock, fitting
 from receiver.cadence import Cadence, first_poll_at
 from receiver.delivery.subscribers import Subscribers
 from receiver.errors import (
     AlreadyTrackedError,
     IdempotencyKeyReusedError,
+    InvalidRequestError,
     NoCallbacksError,
     NotSettleableError,
     SubmissionRefusedError,
     TaskNotFoundError,
     TrackRefusedError,
 )
-from receiver.events import record_event
 from receiver.ingest import Inbound, Ingestor, ingest_in_session
-from receiver.lifecycle import EventType, Source, Status, TaskSnapshot
+from receiver.lifecycle import Source, Status, TaskSnapshot
 from receiver.params import Settlement
 from receiver.providers.base import ProviderAdapter
 from receiver.providers.errors import (
@@ -66,6 +70,15 @@ from receiver.providers.errors import (
     ProviderValidationError,
 )
 from receiver.providers.registry import get_adapter
+from receiver.settlement import (
+    UNCONFIRMED,
+    UNCONFIRMED_CODE,
+    Action,
+    Rule,
+    decide,
+    failure,
+    last_error,
+)
 from receiver.tokens import CallbackUrls
 from receiver.wakeups import Topic
 from storage.engine import SessionFactory
@@ -75,8 +88,6 @@ from storage.wakeups import mark
 log = logging.getLogger(__name__)
 
 SUBMIT_LEASE = timedelta(seconds=120)
-UNCONFIRMED = "create not confirmed"
-UNCONFIRMED_CODE = "create_unconfirmed"
 
 
 SETTLED_CODE = "settled_by_operator"
@@ -131,6 +142,7 @@ class Submitter:
         callback_urls: CallbackUrls,
         cadences: Mapping[str, Cadence],
         subscribers: Subscribers,
+        rules: Mapping[str, Rule],
         *,
         deadline_seconds: float,
         holder: str = "submit",
@@ -142,6 +154,7 @@ class Submitter:
         self._callback_urls = callback_urls
         self._cadences = cadences
         self._subscribers = subscribers
+        self._rules = rules
         self._deadline = timedelta(seconds=deadline_seconds)
         self._holder = holder
         self._rng = rng or random.Random()
@@ -150,7 +163,9 @@ class Submitter:
         """Create the task at the provider; returns the stored task.
 
         Raises :class:`SubmissionRefusedError` (after recording a failed task) when our
-        validation refuses the request, and
+        validation refuses the request, :class:`InvalidRequestError` (recording
+        nothing) for a value that could not be stored as given (an integer beyond 64
+        bits, ``NaN``, nesting past :data:`receiver.fitting.MAX_JSON_DEPTH`...), and
         :class:`~receiver.errors.InvalidSubscriberError` (recording nothing) for an
         unusable webhook. Provider refusals are not raised: the task is returned
         ``failed`` with the provider's code and message. An unconfirmed create (the
@@ -161,6 +176,7 @@ class Submitter:
         made is returned as it stands now and nothing is sent anywhere.
         """
         adapter = get_adapter(self._adapters, request.provider)
+        _check_storable(request)
         fingerprint = request.fingerprint()
         if idempotency_key is not None:
             earlier = await self._by_key(idempotency_key)
@@ -327,8 +343,10 @@ class Submitter:
     async def reconcile_unconfirmed(self) -> list[tuple[str, str]]:
         """Settle ``submitting`` tasks whose submitter is gone (lease free or expired).
 
-        Returns ``(task id, what was done)`` pairs: ``resubmitted``, ``failed``,
-        ``still unconfirmed`` or ``flagged for operator``.
+        Returns ``(task id, what was done)`` for each task acted on: ``resubmitted``,
+        ``failed``, ``still unconfirmed`` (resubmitted, and again without an answer)
+        or ``not settled: <why>``; tasks that wait (for a callback, or their grace
+        period) are not listed.
         """
         now = clock.utcnow()
         async with self._sessions() as session:
@@ -340,19 +358,60 @@ class Submitter:
 
         done: list[tuple[str, str]] = []
         for task in stranded:
-            adapter = get_adapter(self._adapters, task.provider)
-            if adapter.idempotent_create and task.request is not None:
-                request = SubmitRequest(
-                    task.provider,
-                    task.request["model"],
-                    task.request["prompt"],
-                    task.request.get("params", {}),
-                )
-                refreshed = await self._create(adapter, task.id, request)
-                done.append((task.id, _reconcile_verdict(refreshed)))
-            elif await self._flag_for_operator(task.id, now):
-                done.append((task.id, "flagged for operator"))
+            try:
+                verdict = await self._settle_unconfirmed(task, now)
+            except Exception as exc:  # this task's problem: the others are still settled
+                log.exception("task %s: settling its unconfirmed create failed", task.id)
+                verdict = f"not settled: {type(exc).__name__}: {exc}"
+            if verdict is not None:
+                done.append((task.id, verdict))
         return done
+
+    async def _settle_unconfirmed(self, task: Task, now: datetime) -> str | None:
+        rule = self._rules[task.provider]
+        verdict = decide(
+            rule,
+            create_attempts=task.create_attempts,
+            unconfirmed_since=task.updated_at,
+            deadline=task.deadline_at,
+            now=now,
+        )
+        if verdict.action is Action.WAIT:
+            return None
+        if verdict.action is Action.FAIL:
+            snapshot = failure(rule, verdict, last_error(task.error_message), now)
+            result = await self._ingestor.record(
+                Inbound(task.id, task.provider, Source.SUBMIT, snapshot)
+            )
+            log.warning("task %s failed as %s: %s", task.id, UNCONFIRMED_CODE, verdict.reason)
+            return "failed" if result.event_id else None
+        if task.request is None:
+            return None  # nothing to resubmit (cannot happen for a task we submitted)
+        adapter = get_adapter(self._adapters, task.provider)
+        request = SubmitRequest(
+            task.provider,
+            task.request["model"],
+            task.request["prompt"],
+            task.request.get("params", {}),
+        )
+        if not await self._count_attempt(task.id):
+            return None  # settled meanwhile (a callback, another worker)
+        log.info("task %s: resubmitting its unconfirmed create: %s", task.id, verdict.reason)
+        return _reconcile_verdict(await self._create(adapter, task.id, request))
+
+    async def _count_attempt(self, task_id: str) -> bool:
+        """One more create is about to be sent; False if the task is no longer ours to."""
+        async with self._sessions() as session, session.begin():
+            task = await session.get(Task, task_id, with_for_update=True)
+            if task is None or task.status != Status.SUBMITTING.value:
+                return False
+            if task.lease_expires_at is not None and task.lease_expires_at > clock.utcnow():
+                return False
+            task.create_attempts += 1
+            task.lease_holder = self._holder
+            task.lease_expires_at = clock.utcnow() + SUBMIT_LEASE
+            session.add(task)
+        return True
 
     async def _tracked(self, provider: str, provider_task_id: str) -> bool:
         async with self._sessions() as session:
@@ -387,6 +446,7 @@ class Submitter:
             next_poll_at=self._deadline_at(now),  # until confirmed, only the deadline wakes it
             lease_holder=self._holder,
             lease_expires_at=now + SUBMIT_LEASE,
+            create_attempts=1,
         )
         async with self._sessions() as session, session.begin():
             session.add(task)
@@ -475,19 +535,18 @@ class Submitter:
     def _deadline_at(self, now: datetime) -> datetime:
         return now + self._deadline
 
-    async def _flag_for_operator(self, task_id: str, now: datetime) -> bool:
-        """Record once, with a ``task.anomaly`` event, that this create needs a human."""
-        note = f"{UNCONFIRMED}; not resubmitted because the provider's create is not idempotent"
-        async with self._sessions() as session, session.begin():
-            task = await session.get(Task, task_id, with_for_update=True)
-            if task is None or task.status != Status.SUBMITTING.value or note in task.anomalies:
-                return False
-            task.anomalies = [*task.anomalies, note]
-            task.updated_at = now
-            session.add(task)
-            await record_event(session, task, EventType.ANOMALY, now)
-        log.warning("task %s needs an operator: %s", task_id, note)
-        return True
+
+def _check_storable(request: SubmitRequest) -> None:
+    """Refuse, before anything is written, a request whose values no column could hold:
+    stored, they would fail every later read and event of the task."""
+    problems = fitting.json_problems(request.as_json())
+    if problems:
+        where = problems[0].split(":", 1)[0]
+        raise InvalidRequestError(
+            f"{problems[0]}: a request can hold integers within 64 bits, finite numbers, "
+            f"text without NUL characters and at most {fitting.MAX_JSON_DEPTH} levels of nesting",
+            field=where,
+        )
 
 
 def _reconcile_verdict(task: Task) -> str:

@@ -7,6 +7,7 @@ stream and ``genhook status`` can never disagree about what a task looks like.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from receiver import resources
@@ -100,6 +101,16 @@ def snapshot(row: Snapshot) -> resources.Snapshot:
 def event(row: OutboxEvent) -> resources.Event:
     """The event as it was sent: its stored payload, read back through the schema."""
     return resources.Event.model_validate(row.payload)
+
+
+def subscriber_event_payload(
+    event_id: str, event_type: EventType, row: Subscriber, now: datetime
+) -> dict[str, Any]:
+    """What an operational event about a subscriber carries (never its secret)."""
+    built = resources.SubscriberEvent(
+        id=event_id, type=event_type, timestamp=now, data=subscriber(row)
+    )
+    return built.model_dump(mode="json")
 
 
 def asset(row: Asset, base_url: str) -> resources.Asset:

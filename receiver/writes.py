@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from receiver import metrics
+from receiver import fitting, metrics
 from receiver.assets.schedule import AssetStatus
 from receiver.clock import iso
 from receiver.delivery.schedule import DeliveryStatus
@@ -41,6 +41,8 @@ from receiver.wakeups import Topic
 from storage.models import Asset, Delivery, OutboxEvent, Snapshot, Subscriber, Task, new_event_id
 
 log = logging.getLogger(__name__)
+
+Owners = dict[tuple[str, str], str]  # (provider, provider task id) -> our task id
 
 TASKS = Task.__table__  # type: ignore[attr-defined]
 SNAPSHOTS = Snapshot.__table__  # type: ignore[attr-defined]
@@ -172,10 +174,11 @@ def write_batch(
     }
     rows = Rows()
     fanout = Fanout(connection, now, ids)
-    for raw in inbounds:
-        inbound = storable(raw)
+    fitted = [storable(raw) for raw in inbounds]
+    owners = _owners(connection, fitted, tasks)
+    for inbound in fitted:
         task = tasks.get(inbound.task_id)
-        result = _apply_one(inbound, task, now, unreadable, rows, fanout, written)
+        result = _apply_one(inbound, task, now, unreadable, rows, fanout, written, owners)
         rows.inbox.append(_inbox_row(inbound, task, result, now))
         written.results.append(result)
     written.topics = execute(connection, rows)
@@ -190,6 +193,7 @@ def _apply_one(
     rows: Rows,
     fanout: Fanout,
     written: Written,
+    owners: Owners,
 ) -> IngestResult:
     about = {"task_id": inbound.task_id, "provider": inbound.provider}
     if task is None or inbound.snapshot is None:
@@ -203,13 +207,25 @@ def _apply_one(
             extra=about,
         )
         return IngestResult(unreadable, inbound.task_id, detail=detail)
-    transition = apply(task_state(task), inbound.snapshot)
+    snapshot, conflict = _without_foreign_id(inbound.snapshot, task, owners)
+    transition = apply(task_state(task), snapshot)
     if transition.outcome is Outcome.IGNORED:
         log.warning("task %s: %s", task["id"], transition.detail, extra=about)
-    if transition.changes:
-        _change(task, transition.changes, now)
+    changes = dict(transition.changes)
+    events = [transition.event] if transition.event is not None else []
+    outcome, detail = transition.outcome, transition.detail
+    if conflict is not None:
+        log.warning("task %s: %s", task["id"], conflict, extra=about)
+        applied = outcome is Outcome.APPLIED
+        outcome, detail = Outcome.ANOMALY, conflict + ("; the rest was applied" if applied else "")
+        anomalies = tuple(changes.get("anomalies", task["anomalies"]))
+        if conflict not in anomalies:
+            changes["anomalies"] = (*anomalies, conflict)
+            events.append(EventType.ANOMALY)
+    if changes:
+        _change(task, changes, now)
         rows.changed[task["id"]] = task
-        if "status" in transition.changes:
+        if "status" in changes:
             written.counts.append(
                 metrics.transition_count(
                     task["provider"],
@@ -220,10 +236,69 @@ def _apply_one(
                     terminal_at=task["terminal_at"],
                 )
             )
-    event_id = None
-    if transition.event is not None:
-        event_id = fanout.event(task, transition.event, rows)
-    return IngestResult(transition.outcome, task["id"], event_id, transition.detail)
+    if task["provider_task_id"] is not None:
+        owners[(task["provider"], task["provider_task_id"])] = task["id"]
+    late_urls = "result_urls" in changes and EventType.COMPLETED not in events
+    if late_urls and task["status"] == Status.COMPLETED.value:
+        # URLs a completed task learned late (a duplicate filled them): mirror them too.
+        rows.assets.extend(_asset_rows(task, now))
+    event_ids = [fanout.event(task, event, rows) for event in events]
+    return IngestResult(outcome, task["id"], event_ids[0] if event_ids else None, detail)
+
+
+def _without_foreign_id(
+    snapshot: TaskSnapshot, task: Mapping[str, Any], owners: Owners
+) -> tuple[TaskSnapshot, str | None]:
+    """The snapshot minus a provider task id that another task holds, and why: a
+    task's callback URL speaks only for that task."""
+    wanted = snapshot.provider_task_id
+    if wanted is None or task["provider_task_id"] is not None:
+        return snapshot, None  # nothing to adopt (a different id is the lifecycle's anomaly)
+    owner = owners.get((task["provider"], wanted))
+    if owner is None or owner == task["id"]:
+        return snapshot, None
+    note = f"provider task id {wanted!r} belongs to task {owner}; not adopted"
+    return replace(snapshot, provider_task_id=None), note
+
+
+def _owners(
+    connection: Connection, inbounds: Sequence[Inbound], tasks: Mapping[str, Mapping[str, Any]]
+) -> Owners:
+    """Who holds the provider task ids that snapshots would give to tasks without one.
+
+    Usually nobody, and usually there is nothing to ask (tasks we submitted know
+    their id): the query runs only for first callbacks of receiver-only tasks and
+    creates still unconfirmed.
+    """
+    wanted: set[tuple[str, str]] = set()
+    for inbound in inbounds:
+        task = tasks.get(inbound.task_id)
+        snapshot = inbound.snapshot
+        if (
+            task is not None
+            and task["provider_task_id"] is None
+            and snapshot is not None
+            and snapshot.provider_task_id
+        ):
+            wanted.add((task["provider"], snapshot.provider_task_id))
+    if not wanted:
+        return {}
+    by_provider: dict[str, list[str]] = {}
+    for provider, provider_task_id in sorted(wanted):
+        by_provider.setdefault(provider, []).append(provider_task_id)
+    query = select(TASKS.c.id, TASKS.c.provider, TASKS.c.provider_task_id).where(
+        or_(  # (provider, provider task id): the unique index's columns
+            *(
+                (TASKS.c.provider == provider) & TASKS.c.provider_task_id.in_(ids)
+                for provider, ids in by_provider.items()
+            )
+        )
+    )
+    return {
+        (row.provider, row.provider_task_id): row.id
+        for row in connection.execute(query)
+        if (row.provider, row.provider_task_id) in wanted
+    }
 
 
 def task_state(task: Mapping[str, Any]) -> TaskState:
@@ -315,7 +390,42 @@ class Fanout:
             rows.assets.extend(_asset_rows(task, now))
         return event_id
 
-    def _wanting(self, event_type: str, task_id: str) -> list[str]:
+    def operational(
+        self,
+        event_type: EventType,
+        payload_of: Callable[[str], dict[str, Any]],
+        rows: Rows,
+    ) -> str:
+        """An event about genhook itself (``subscriber.disabled``): no task, and only
+        for the subscribers that list its type (no filter means task events only)."""
+        event_id = new_event_id()
+        rows.events.append(
+            {
+                "id": event_id,
+                "task_id": None,
+                "type": event_type.value,
+                "created_at": self._now,
+                "payload": payload_of(event_id),
+            }
+        )
+        self._wanting(event_type.value, None)  # loads the subscribers
+        assert self._subscribers is not None
+        for subscriber_id, types in self._subscribers:
+            if event_type.value in types:
+                rows.deliveries.append(
+                    {
+                        "event_id": event_id,
+                        "subscriber_id": subscriber_id,
+                        "task_id": None,
+                        "status": DeliveryStatus.PENDING.value,
+                        "attempts": 0,
+                        "next_attempt_at": self._now,
+                        "created_at": self._now,
+                    }
+                )
+        return event_id
+
+    def _wanting(self, event_type: str, task_id: str | None) -> list[str]:
         """Subscribers of every task (read once per batch) and the task's own webhook
         (looked up only while any task webhook is active) that want ``event_type``."""
         if self._subscribers is None:
@@ -331,7 +441,8 @@ class Fanout:
                         (row.id, list(row.event_types))
                     )
         assert self._task_webhooks is not None
-        candidates = [*self._subscribers, *self._task_webhooks.get(task_id, ())]
+        scoped = self._task_webhooks.get(task_id, ()) if task_id is not None else ()
+        candidates = [*self._subscribers, *scoped]
         return [s for s, types in candidates if not types or event_type in types]
 
     def _leader(self, task_id: str, subscriber_id: str) -> datetime | None:
@@ -377,11 +488,11 @@ def _inbox_row(
         "source": inbound.source.value,
         "received_at": now,
         "outcome": result.outcome.value,
-        "state": snapshot.state[:64] if snapshot else None,
+        "state": snapshot.state if snapshot else None,  # fitted by storable()
         "provider_task_id": snapshot.provider_task_id if snapshot else None,
         "body": inbound.body,
         "parse_errors": list(inbound.parse_errors),
-        "detail": result.detail,
+        "detail": fitting.cut(result.detail, fitting.DETAIL_LENGTH) if result.detail else None,
     }
 
 
@@ -412,17 +523,16 @@ def execute(connection: Connection, rows: Rows) -> set[str]:
 
 
 def storable(inbound: Inbound) -> Inbound:
-    """Drop NUL characters a provider may send: PostgreSQL text cannot hold them, and a
-    write that always fails would leave the provider retrying for nothing. The raw
-    body (bytes) keeps them."""
+    """``inbound`` fitted to its columns (:mod:`receiver.fitting`): the one place where
+    what a provider sent is made storable. What had to be dropped or cut is added to
+    the parse errors; the raw body (bytes) keeps everything as it came."""
     snapshot = inbound.snapshot
-    if snapshot is None:
+    problems: list[str] = []
+    if snapshot is not None:
+        snapshot, problems = fitting.fit_snapshot(snapshot)
+    notes = fitting.fit_notes((*inbound.parse_errors, *problems))
+    detail = fitting.cut(inbound.detail, fitting.DETAIL_LENGTH) if inbound.detail else None
+    unchanged = snapshot is inbound.snapshot and detail == inbound.detail
+    if unchanged and tuple(notes) == inbound.parse_errors:
         return inbound
-    texts: dict[str, object] = {
-        name: value.replace("\x00", "")
-        for name in ("state", "provider_task_id", "error_code", "error_message")
-        if isinstance(value := getattr(snapshot, name), str) and "\x00" in value
-    }
-    if any("\x00" in url for url in snapshot.result_urls):
-        texts["result_urls"] = tuple(url.replace("\x00", "") for url in snapshot.result_urls)
-    return replace(inbound, snapshot=replace(snapshot, **texts)) if texts else inbound  # type: ignore[arg-type]
+    return replace(inbound, snapshot=snapshot, parse_errors=tuple(notes), detail=detail)

@@ -77,6 +77,9 @@ class Task(SQLModel, table=True):
     request_fingerprint: str | None = Field(default=None, max_length=64)
 
     deadline_at: datetime = Field(sa_type=UTCDateTime)
+    # Creates sent to the provider so far (receiver.settlement reads it to resubmit at
+    # most once where a resubmission could bill twice).
+    create_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     poll_attempts: int = 0
     lease_holder: str | None = Field(default=None, max_length=100)
@@ -107,7 +110,8 @@ class Snapshot(SQLModel, table=True):
 
 
 class OutboxEvent(SQLModel, table=True):
-    """A task event waiting to be delivered downstream.
+    """An event waiting to be delivered downstream: a task's, or (``task_id`` NULL) an
+    operational one such as ``subscriber.disabled``.
 
     ``seq`` orders events for the live stream; ``id`` is the stable public event id.
     """
@@ -116,7 +120,7 @@ class OutboxEvent(SQLModel, table=True):
 
     seq: int | None = Field(default=None, primary_key=True)
     id: str = Field(default_factory=new_event_id, unique=True, max_length=40)
-    task_id: str = Field(foreign_key="tasks.id", index=True, max_length=40)
+    task_id: str | None = Field(default=None, foreign_key="tasks.id", index=True, max_length=40)
     type: str = Field(max_length=40)
     created_at: datetime = Field(sa_type=UTCDateTime)
     payload: dict[str, Any] = Field(sa_type=JSON)
@@ -183,7 +187,7 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(foreign_key="outbox.id", max_length=40)
     subscriber_id: str = Field(foreign_key="subscribers.id", max_length=40)
-    task_id: str = Field(foreign_key="tasks.id", max_length=40)
+    task_id: str | None = Field(default=None, foreign_key="tasks.id", max_length=40)
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -3,13 +3,12 @@
 Result URLs come from providers, and through them from whoever controls a CDN or a
 redirect, so every download is treated as untrusted input:
 
-* every hop is checked before it is requested, redirects included (followed by hand,
-  at most :data:`MAX_REDIRECTS`): a URL whose host resolves to a private, loopback or
-  link-local address is refused unless ``allow_private`` (tests and the local
-  simulator need it), so a result URL cannot make genhook fetch from its own
-  network. The address is checked by resolving the name first; a resolver that
-  answers differently to the HTTP client a moment later (DNS rebinding) is not
-  covered, as for webhooks (see :mod:`receiver.netguard`);
+* every hop is checked, redirects included (followed by hand, at most
+  :data:`MAX_REDIRECTS`): the client is :func:`receiver.netguard.guarded_client`, which
+  connects only to addresses it resolved and checked for that connection, so a URL
+  whose host resolves to a private, loopback or link-local address is refused
+  unless ``allow_private`` (tests and the local simulator need it), and a resolver
+  that answers differently a moment later (DNS rebinding) gains nothing;
 * the body is streamed to a staging file while it is hashed and counted, so a
   50 MiB image never sits in memory and a body over ``max_bytes`` is cut off at the
   limit (a ``Content-Length`` over the limit is refused before reading anything);
@@ -51,7 +50,6 @@ _RETRYABLE_STATUS = frozenset({404, 408, 425, 429})
 @dataclass(frozen=True, slots=True)
 class FetchPolicy:
     max_bytes: int
-    allow_private: bool
     timeout_seconds: float
 
 
@@ -79,6 +77,8 @@ async def fetch_image(
         raise AssetFetchFailedError(
             "timeout", f"download took longer than {policy.timeout_seconds:g} s"
         ) from None
+    except TargetRefusedError as exc:
+        raise AssetRefusedError("private_address", str(exc)) from None
     except httpx.TransportError as exc:
         raise AssetFetchFailedError("network", f"{type(exc).__name__}: {exc}") from None
 
@@ -86,7 +86,7 @@ async def fetch_image(
 async def _fetch(http: httpx.AsyncClient, url: str, staged: Path, policy: FetchPolicy) -> Fetched:
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        await check_target(current, allow_private=policy.allow_private)
+        check_target(current)
         async with http.stream(
             "GET", current, headers={"Accept": ACCEPT}, follow_redirects=False
         ) as response:
@@ -104,26 +104,14 @@ async def _fetch(http: httpx.AsyncClient, url: str, staged: Path, policy: FetchP
     raise AssetRefusedError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
 
 
-async def check_target(url: str, *, allow_private: bool) -> None:
-    """Refuse a URL we must not request; a name that does not resolve *now* is a
-    failure to retry, not a refusal (DNS has bad minutes too)."""
+def check_target(url: str) -> None:
+    """Refuse a URL that is not one we could request (the address is the client's to
+    check, when it connects; a name that does not resolve *now* is a network failure
+    to retry, not a refusal: DNS has bad minutes too)."""
     try:
-        host, port = netguard.split_http_url(url)
+        netguard.split_http_url(url)
     except ValueError as exc:
         raise AssetRefusedError("invalid_url", str(exc)) from None
-    if allow_private:
-        return
-    try:
-        addresses = await netguard.resolve(host, port)
-    except TargetRefusedError as exc:
-        raise AssetFetchFailedError("dns", str(exc)) from None
-    private = sorted({str(a) for a in addresses if not netguard.is_public_address(a)})
-    if private:
-        raise AssetRefusedError(
-            "private_address",
-            f"{host} resolves to a private, loopback or link-local address "
-            f"({', '.join(private)}); set GENHOOK_ASSETS_ALLOW_PRIVATE=true to allow it",
-        )
 
 
 def _check_status(status: int) -> None:

@@ -21,7 +21,8 @@ directly):
 
 Idempotent: a stored image is never claimed again, a re-download after a crash
 replaces the same key atomically, and no event is written twice. Nothing in a pass
-raises for one bad image: every exception is recorded on that image.
+raises for one bad image: every exception, in the download or in recording it, is
+recorded on that image, which is retried on its own schedule.
 """
 
 from __future__ import annotations
@@ -90,7 +91,6 @@ class Mirror:
         self._rng = rng or random.Random()
         self._fetch_policy = FetchPolicy(
             max_bytes=settings.max_bytes,
-            allow_private=settings.allow_private,
             timeout_seconds=settings.timeout_seconds,
         )
         self._retry_policy = RetryPolicy(
@@ -110,7 +110,12 @@ class Mirror:
             async with limit:
                 await self._mirror(asset, report)
 
-        await asyncio.gather(*(one(asset) for asset in claimed))
+        outcomes = await asyncio.gather(*(one(asset) for asset in claimed), return_exceptions=True)
+        for asset, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # its lease expires; the others are done
+                log.error(
+                    "mirroring %s image %d failed", asset.task_id, asset.position, exc_info=outcome
+                )
         return report
 
     async def _claim(self, now: datetime) -> Sequence[Asset]:
@@ -133,18 +138,25 @@ class Mirror:
             key = asset_key(asset.task_id, asset.position, fetched.info.extension)
             await self._store.put(key, fetched.staged)
         except AssetError as exc:
-            await self._record_problem(asset, exc, report)
+            await self._record_problem_logged(asset, exc, report)
             return
         except Exception as exc:  # a bug or a full disk: keep it on the image, retry
             log.exception(
                 "mirroring %s image %d failed unexpectedly", asset.task_id, asset.position
             )
             problem = AssetFetchFailedError("internal", f"{type(exc).__name__}: {exc}")
-            await self._record_problem(asset, problem, report)
+            await self._record_problem_logged(asset, problem, report)
             return
         finally:
             staged.unlink(missing_ok=True)
-        await self._record_stored(asset, fetched, key, report)
+        try:
+            await self._record_stored(asset, fetched, key, report)
+        except Exception as exc:  # this image's problem: retried on its schedule
+            log.exception("recording %s image %d failed", asset.task_id, asset.position)
+            problem = AssetFetchFailedError(
+                "internal", f"not recorded: {type(exc).__name__}: {exc}"
+            )
+            await self._record_problem_logged(asset, problem, report)
 
     async def _record_stored(
         self, claimed: Asset, fetched: Fetched, key: str, report: MirrorReport
@@ -190,6 +202,20 @@ class Mirror:
                 session.add(task)
                 await record_event(session, task, EventType.ASSETS_READY, now)
                 report.tasks_ready += 1
+
+    async def _record_problem_logged(
+        self, claimed: Asset, problem: AssetError, report: MirrorReport
+    ) -> None:
+        try:
+            await self._record_problem(claimed, problem, report)
+        except Exception:
+            log.exception(
+                "%s image %d: its failure (%s) could not be recorded; it is tried again "
+                "when its lease expires",
+                claimed.task_id,
+                claimed.position,
+                problem,
+            )
 
     async def _record_problem(
         self, claimed: Asset, problem: AssetError, report: MirrorReport

@@ -128,7 +128,8 @@ async def demo_webhooks(
 
 async def _follow(stream: EventStream, position: Position, seen: DemoWebhooks) -> None:
     async for event in stream.follow(position, EventFilter()):
-        seen.streamed.append((event.type, event.task_id))
+        if event.task_id is not None:  # task events only (not subscriber.disabled)
+            seen.streamed.append((event.type, event.task_id))
 
 
 async def run_demo(services: Services, console: Console, *, within: float = 120) -> list[Task]:

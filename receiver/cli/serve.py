@@ -45,7 +45,7 @@ def serve(
     """Run the service: callback receiver, API, and (by default) the background jobs."""
     import uvicorn
 
-    from receiver.app import create_app
+    from receiver.app import create_app, server_options
     from receiver.tokens import load_api_token
 
     settings = load_settings(host=host, port=port, run_background=background)
@@ -61,6 +61,7 @@ def serve(
         log_level=settings.log_level,
         log_config=log_config,  # applied by uvicorn in every process it starts
         access_log=False,
+        **server_options(settings),
     )
 
 

@@ -11,12 +11,18 @@ runs and tests call directly:
    keeps each task's events in order per subscriber (see :mod:`receiver.delivery.outbox`);
 2. **send** them concurrently: the event's JSON, signed per Standard Webhooks, to
    the subscriber's URL, with ``follow_redirects=False`` and the delivery timeout,
-   after checking the URL still resolves to an allowed address;
-3. **record** each attempt in its own transaction: the attempt row (status code,
-   latency, error, the first KiB of the answer) and what
+   connecting only to an address checked for that very connection
+   (:func:`receiver.netguard.guarded_client`: DNS answers change);
+3. **record** the attempts, one transaction for the pass: the attempt row (status
+   code, latency, error, the first KiB of the answer) and what
    :func:`receiver.delivery.schedule.decide` makes of it: succeeded, retry at a
    time, dead-lettered, or subscriber gone (410). A subscriber whose failures have
    lasted ``delivery_disable_after_seconds`` is disabled.
+
+A delivery that fails is that delivery's problem, never its neighbours': one whose
+event cannot be read or encoded is recorded as a failed attempt with the reason
+(and retried on its schedule) instead of failing the claim, and when the pass's
+outcomes cannot be recorded together each is recorded alone.
 
 A dispatcher that dies mid-pass loses nothing: its leases expire and another one
 sends the deliveries again, with the same ``webhook-id`` (delivery is at least once;
@@ -32,15 +38,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
-import orjson
 from sqlalchemy import exists
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from receiver import clock, metrics, netguard
+from receiver import clock, fitting, metrics, netguard
 from receiver.delivery.outbox import release_next, reschedule_followers
 from receiver.delivery.schedule import (
     AttemptResult,
@@ -51,7 +57,7 @@ from receiver.delivery.schedule import (
     decide,
 )
 from receiver.delivery.signing import secrets_in_use, webhook_headers
-from receiver.delivery.subscribers import ALLOW_HINT, disable_in_session
+from receiver.delivery.subscribers import disable_in_session
 from receiver.errors import TargetRefusedError
 from receiver.settings import DeliverySettings, DispatchSettings
 from storage.claims import claim_due
@@ -77,6 +83,7 @@ class Claimed:
     body: bytes
     url: str
     secrets: tuple[str, ...]
+    problem: str | None = None  # why it cannot be sent; recorded as a failed attempt
 
 
 @dataclass
@@ -126,16 +133,28 @@ class Dispatcher:
         report.claimed = len(batch)
         if batch:
             sent = await asyncio.gather(*(self._send(item) for item in batch))
-            try:
-                verdicts = await self._record_all(sent)
-            except Exception:
-                log.exception(
-                    "recording %d delivery outcomes failed; leases will expire", len(sent)
-                )
-                return report
-            for verdict in verdicts:
+            for verdict in await self._record_isolated(sent):
                 report.count(verdict)
         return report
+
+    async def _record_isolated(self, sent: Sequence[_Sent]) -> list[Verdict]:
+        """All outcomes in one transaction; if that fails, each in its own, so one
+        outcome that cannot be written costs only its own delivery a resend."""
+        try:
+            return await self._record_all(sent)
+        except Exception:
+            if len(sent) == 1:
+                log.exception(
+                    "delivery %s: its outcome could not be recorded; it is sent again "
+                    "when its lease expires",
+                    sent[0].item.delivery_id,
+                )
+                return []
+            log.exception("recording %d delivery outcomes failed; recording each alone", len(sent))
+        verdicts: list[Verdict] = []
+        for one in sent:
+            verdicts.extend(await self._record_isolated([one]))
+        return verdicts
 
     async def drain(self, max_passes: int = 20) -> int:
         """Passes until a batch comes back short (the background job's unit)."""
@@ -180,32 +199,16 @@ class Dispatcher:
                 .where(col(Delivery.id).in_(ids))
                 .order_by(col(Delivery.id))
             )
-            claimed = []
-            for delivery, payload, subscriber in rows.all():
-                assert delivery.id is not None
-                claimed.append(
-                    Claimed(
-                        delivery_id=delivery.id,
-                        subscriber_id=delivery.subscriber_id,
-                        attempt_number=delivery.attempts + 1,
-                        event_id=delivery.event_id,
-                        body=orjson.dumps(payload),
-                        url=subscriber.url,
-                        secrets=tuple(
-                            secrets_in_use(
-                                subscriber.secret,
-                                subscriber.previous_secret,
-                                subscriber.previous_secret_expires_at,
-                                now,
-                            )
-                        ),
-                    )
-                )
-        return claimed
+            return [
+                _claimed(delivery, payload, subscriber, now)
+                for delivery, payload, subscriber in rows.all()
+            ]
 
     async def _send(self, item: Claimed) -> _Sent:
         started = clock.utcnow()
         began = time.monotonic()
+        if item.problem is not None:
+            return _Sent(item, started, 0, AttemptResult(error=item.problem), None)
         result, response_body = await self._post(item)
         latency_ms = round((time.monotonic() - began) * 1000)
         return _Sent(item, started, latency_ms, result, response_body)
@@ -249,13 +252,11 @@ class Dispatcher:
         return verdicts
 
     async def _post(self, item: Claimed) -> tuple[AttemptResult, str | None]:
+        """One attempt. ``self._http`` is :func:`receiver.netguard.guarded_client`: it
+        connects only to addresses it checked, so a refused target is refused here."""
         try:
-            await netguard.check_url(
-                item.url,
-                allow_private=self._settings.allow_private_targets,
-                allow_hint=ALLOW_HINT,
-            )
-        except TargetRefusedError as exc:
+            netguard.split_http_url(item.url)
+        except ValueError as exc:
             return AttemptResult(error=f"target refused: {exc}"), None
         headers = {
             "content-type": "application/json",
@@ -273,6 +274,8 @@ class Dispatcher:
                     timeout=self._timeout,
                 ) as response:
                     kept = await _read_prefix(response, RESPONSE_BODY_LIMIT)
+        except TargetRefusedError as exc:
+            return AttemptResult(error=f"target refused: {exc}"), None
         except (TimeoutError, httpx.TimeoutException):
             return AttemptResult(error=f"timed out after {self._timeout:g} s"), None
         except httpx.HTTPError as exc:
@@ -308,8 +311,8 @@ class Dispatcher:
                 attempted_at=sent.started,
                 status_code=result.status_code,
                 latency_ms=sent.latency_ms,
-                error=result.error,
-                response_body=sent.response_body,
+                error=_storable(result.error),
+                response_body=_storable(sent.response_body),
             )
         )
         if delivery.lease_holder != self._holder:
@@ -352,7 +355,7 @@ class Dispatcher:
     ) -> None:
         delivery.attempts += 1
         delivery.last_status_code = result.status_code
-        delivery.last_error = decision.reason
+        delivery.last_error = _storable(decision.reason)
         delivery.lease_holder = None
         delivery.lease_expires_at = None
         if decision.verdict is Verdict.SUCCEEDED:
@@ -391,6 +394,42 @@ class Dispatcher:
                 f"failing continuously since {subscriber.failing_since.isoformat()}",
                 now,
             )
+
+
+def _storable(text: str | None) -> str | None:
+    """What a subscriber answered (or an error quoting it), as a text column holds it:
+    without NUL characters (PostgreSQL refuses them) and bounded."""
+    return fitting.cut(text, fitting.DETAIL_LENGTH) if text is not None else None
+
+
+def _claimed(delivery: Delivery, payload: Any, subscriber: Subscriber, now: datetime) -> Claimed:
+    """What sending ``delivery`` needs; a row that cannot give it is claimed with the
+    problem, to be recorded as a failed attempt rather than fail the whole claim."""
+    assert delivery.id is not None
+    try:
+        body = fitting.dumps(payload)
+        secrets = tuple(
+            secrets_in_use(
+                subscriber.secret,
+                subscriber.previous_secret,
+                subscriber.previous_secret_expires_at,
+                now,
+            )
+        )
+        problem = None
+    except Exception as exc:
+        log.exception("delivery %s cannot be prepared", delivery.id)
+        body, secrets, problem = b"", (), f"cannot be prepared: {type(exc).__name__}: {exc}"
+    return Claimed(
+        delivery_id=delivery.id,
+        subscriber_id=delivery.subscriber_id,
+        attempt_number=delivery.attempts + 1,
+        event_id=delivery.event_id,
+        body=body,
+        url=subscriber.url,
+        secrets=secrets,
+        problem=problem,
+    )
 
 
 @dataclass(frozen=True, slots=True)

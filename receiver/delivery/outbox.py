@@ -35,6 +35,8 @@ async def reschedule_followers(
     session: AsyncSession, leader: Delivery, next_attempt_at: datetime
 ) -> None:
     """Followers that only wait for ``leader`` cannot go before its next attempt."""
+    if leader.task_id is None:
+        return  # operational events are not ordered behind each other
     await session.exec(
         update(Delivery)
         .where(
@@ -50,6 +52,8 @@ async def reschedule_followers(
 
 async def release_next(session: AsyncSession, finished: Delivery, now: datetime) -> None:
     """``finished`` is done: make the next pending delivery of its (task, subscriber) due."""
+    if finished.task_id is None:
+        return
     query = (
         select(Delivery)
         .where(

@@ -19,6 +19,9 @@ and listings leave it out unless asked for that task.
 Disabling a subscriber (by hand, on a 410, or after failing for too long) also
 dead-letters its pending deliveries: nothing is sent to it any more, and an operator
 who re-enables it decides with ``genhook deliveries replay --dead`` what to resend.
+Each disabling writes a ``subscriber.disabled`` event in the same transaction (as
+Standard Webhooks advises: the owner should learn that its endpoint was switched
+off), on the live stream and to the subscribers that list that type.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from receiver import clock, netguard
 from receiver.delivery.schedule import DeliveryStatus
 from receiver.delivery.signing import generate_secret, validate_secret
 from receiver.errors import InvalidSubscriberError, SubscriberNotFoundError, TargetRefusedError
+from receiver.events import record_subscriber_event
+from receiver.lifecycle import EventType
 from receiver.params import parse_event_types
 from receiver.settings import DeliverySettings
 from storage.engine import READ_ONLY, SessionFactory
@@ -97,6 +102,7 @@ async def disable_in_session(
         )
     )
     dead = int(getattr(result, "rowcount", 0) or 0)
+    await record_subscriber_event(session, subscriber, EventType.SUBSCRIBER_DISABLED, now)
     log.warning(
         "subscriber.disabled subscriber=%s url=%s reason=%r dead_lettered=%d",
         subscriber.id,

@@ -167,10 +167,10 @@ def snapshot_from_data(
     return TaskSnapshot(
         state=state,
         source=source,
-        provider_task_id=optional_text(data.get("taskId")),
+        provider_task_id=optional_text(data.get("taskId"), "taskId", errors),
         result_urls=url_list(data.get("resultUrls"), _result_urls(result.value, errors)),
-        error_code=optional_text(data.get("failCode")),
-        error_message=optional_text(data.get("failMsg")),
+        error_code=optional_text(data.get("failCode"), "failCode", errors),
+        error_message=optional_text(data.get("failMsg"), "failMsg", errors),
         provider_created_at=epoch(data.get("createTime"), "createTime", errors),
         provider_completed_at=epoch(data.get("completeTime"), "completeTime", errors),
         provider_cost_ms=integer(data.get("costTime"), "costTime", errors),

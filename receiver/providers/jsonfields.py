@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from receiver.fitting import describe
+
 
 @dataclass(frozen=True, slots=True)
 class DecodedField:
@@ -39,4 +41,4 @@ def decode_json_field(name: str, value: Any) -> DecodedField:
             return DecodedField(value=orjson.loads(value))
         except orjson.JSONDecodeError as exc:
             return DecodedField(raw=value, error=f"{name}: not valid JSON ({exc})")
-    return DecodedField(raw=str(value), error=f"{name}: expected a JSON string or object")
+    return DecodedField(raw=describe(value), error=f"{name}: expected a JSON string or object")

@@ -25,6 +25,7 @@ from receiver.providers.base import ProviderAdapter
 from receiver.providers.retry import RetryPolicy
 from receiver.providers.validation import ProviderCatalog
 from receiver.settings import Settings
+from receiver.settlement import Rule
 
 ADAPTER_CLASSES: Mapping[str, type[HttpAdapter]] = {
     cls.name: cls for cls in (ApimodelsAdapter, ApimallAdapter, ApimartAdapter)
@@ -57,6 +58,20 @@ def build_adapters(
             concurrency=settings.poll.concurrency,
         )
     return adapters
+
+
+def settlement_rules(settings: Settings) -> dict[str, Rule]:
+    """How each gateway's unconfirmed creates are settled (see :mod:`receiver.settlement`)."""
+    return {
+        name: Rule(
+            provider=name,
+            idempotent_create=cls.idempotent_create,
+            has_callbacks=cls.has_callbacks,
+            resubmit_unconfirmed=settings.for_provider(name).resubmit_unconfirmed,
+            grace_seconds=settings.for_provider(name).unconfirmed_grace_seconds,
+        )
+        for name, cls in ADAPTER_CLASSES.items()
+    }
 
 
 def get_adapter(adapters: Mapping[str, ProviderAdapter], name: str) -> ProviderAdapter:

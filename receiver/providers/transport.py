@@ -31,6 +31,10 @@ from receiver.providers.retry import RetryPolicy, next_delay, parse_retry_after
 
 log = logging.getLogger(__name__)
 
+# A batch of 50 tasks is a few dozen KiB; an answer this large is no answer we read
+# (and it would sit in memory, then in a parse, whole).
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -142,13 +146,14 @@ class ProviderHttp:
             all_headers["Authorization"] = f"Bearer {self._api_key}"
         began = time.perf_counter()
         try:
-            response = await self._client.request(
+            async with self._client.stream(
                 method,
                 f"{self._base_url}{path}",
                 json=json,
                 params=params,
                 headers=all_headers,
-            )
+            ) as response:
+                content = await _read_bounded(response, MAX_ANSWER_BYTES)
         except httpx.TransportError as exc:  # timeouts, refused or dropped connections
             failure = "timeout" if isinstance(exc, httpx.TimeoutException) else "network"
             metrics.provider_request(self.provider, endpoint, failure, time.perf_counter() - began)
@@ -160,7 +165,14 @@ class ProviderHttp:
         metrics.provider_request(
             self.provider, endpoint, str(response.status_code), time.perf_counter() - began
         )
-        document = _decode(response.content)
+        if content is None:
+            raise ProviderProtocolError(
+                f"{method} {path}: the answer is larger than {MAX_ANSWER_BYTES} bytes",
+                provider=self.provider,
+                status_code=response.status_code,
+                idempotent=idempotent,
+            )
+        document = _decode(content)
         info = self._read_error(response.status_code, document)
         if info is None and not is_success(response.status_code):
             info = ErrorInfo(response.status_code)
@@ -183,6 +195,18 @@ class ProviderHttp:
                 idempotent=idempotent,
             )
         return document
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, or ``None`` once it passes ``limit`` bytes (the rest is not read)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _decode(content: bytes) -> Any:

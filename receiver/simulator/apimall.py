@@ -168,26 +168,23 @@ async def status(request: Request, sim: Simulator) -> Response:
     phase = task.phase_at(now)
     urls = task.result_urls(base_url(request)) if phase is Phase.COMPLETED else []
     finished = task.finished_at(now)
-    return json_response(
-        {
-            "success": True,
-            "data": {
-                "task_id": task.id,
-                "model": task.model,
-                "status": phase.value,
-                "output": {"resultUrls": urls},
-                "primary_url": urls[0] if urls else None,
-                "image_url": urls[0] if urls else None,
-                "error_message": task.plan.fail_message if phase is Phase.FAILED else None,
-                "credits_used": task.credits_used,
-                "credits_refunded": task.credits_used if phase is Phase.FAILED else 0,
-                "created_at": iso_ms(task.created_at),
-                "updated_at": iso_ms(task.updated_at(now)),
-                "completed_at": iso_ms(finished) if finished is not None else None,
-            },
-            "request_id": ulid_id("req_"),
-        }
-    )
+    data = {
+        "task_id": task.id,
+        "model": task.model,
+        "status": phase.value,
+        "output": {"resultUrls": urls},
+        "primary_url": urls[0] if urls else None,
+        "image_url": urls[0] if urls else None,
+        "error_message": task.plan.fail_message if phase is Phase.FAILED else None,
+        "credits_used": task.credits_used,
+        "credits_refunded": task.credits_used if phase is Phase.FAILED else 0,
+        "created_at": iso_ms(task.created_at),
+        "updated_at": iso_ms(task.updated_at(now)),
+        "completed_at": iso_ms(finished) if finished is not None else None,
+    }
+    if phase.terminal:
+        data = task.directives.finished_answer(data)
+    return json_response({"success": True, "data": data, "request_id": ulid_id("req_")})
 
 
 def routes(sim: Simulator) -> list[Route]:

@@ -160,7 +160,7 @@ def task_view(task: SimTask, base: str) -> dict[str, Any]:
         }
     elif phase is Phase.FAILED:
         view["error"] = {"message": task.plan.fail_message, "type": "generation_failed"}
-    return view
+    return task.directives.finished_answer(view) if phase.terminal else view
 
 
 async def status(request: Request, sim: Simulator) -> Response:

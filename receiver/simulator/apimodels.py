@@ -126,6 +126,7 @@ async def status(request: Request, sim: Simulator) -> Response:
     finished = task.finished_at(now)
     if finished is not None:
         data["completeTime"] = epoch_ms(finished)
+        data = task.directives.finished_answer(data)
     return _ok(data)
 
 
@@ -166,6 +167,7 @@ def callback_body(task: SimTask) -> bytes:
         "completeTime": epoch_ms(finished),
         "createTime": epoch_ms(task.created_at),
     }
+    data = task.directives.finished_answer(data)
     return orjson.dumps({"code": 200, "msg": "success", "data": data})
 
 

@@ -11,6 +11,9 @@ are just prompt text), so end-to-end tests can steer the provider from the outsi
 ``[sim:duration=2.5]``      this task takes 2.5 simulated seconds (x ``time_factor``)
 ``[sim:blocked]``           the prompt is refused by "content moderation"
 ``[sim:drop]``              apimodels only: the callback is never sent
+``[sim:answer=NAME:JSON]``  once finished, the task's answers (status, batch, callback)
+                            carry field ``NAME`` = ``JSON`` in their task object: how a
+                            test makes a provider send a value genhook cannot store
 ==========================  ==========================================================
 
 Names are case-insensitive. An unknown directive or a bad value is refused with the
@@ -23,6 +26,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from receiver.simulator.errors import ApiError, bad_request
 
@@ -41,6 +47,11 @@ class Directives:
     duration: float | None = None
     blocked: bool = False
     drop: bool = False
+    answers: tuple[tuple[str, Any], ...] = ()
+
+    def finished_answer(self, view: dict[str, Any]) -> dict[str, Any]:
+        """``view`` (a finished task's object) with the ``[sim:answer=...]`` fields."""
+        return {**view, **dict(self.answers)} if self.answers else view
 
 
 def parse_directives(prompt: str) -> Directives:
@@ -48,10 +59,13 @@ def parse_directives(prompt: str) -> Directives:
     flags: set[str] = set()
     fail_message: str | None = None
     duration: float | None = None
+    answers: list[tuple[str, Any]] = []
     for match in _DIRECTIVE.finditer(prompt):
         name, value = match.group(1).lower(), match.group(2)
         if name == "duration":
             duration = _duration(value)
+        elif name == "answer":
+            answers.append(_answer(value))
         elif name == "fail":
             flags.add(name)
             if value is not None and value.strip():
@@ -72,7 +86,18 @@ def parse_directives(prompt: str) -> Directives:
         duration=duration,
         blocked="blocked" in flags,
         drop="drop" in flags,
+        answers=tuple(answers),
     )
+
+
+def _answer(value: str | None) -> tuple[str, Any]:
+    field, _, raw = (value or "").partition(":")
+    if not field.strip() or not raw.strip():
+        raise _refuse(f"[sim:answer=NAME:JSON] needs a field name and a value, got {value!r}")
+    try:
+        return field.strip(), orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _refuse(f"[sim:answer={value}]: the value is not JSON") from None
 
 
 def _duration(value: str | None) -> float:

@@ -25,7 +25,7 @@ class EventFilter:
     task_id: str | None = None
     types: frozenset[str] = frozenset()
 
-    def matches(self, task_id: str, event_type: str) -> bool:
+    def matches(self, task_id: str | None, event_type: str) -> bool:
         if self.task_id is not None and task_id != self.task_id:
             return False
         return not self.types or event_type in self.types

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from receiver import clock
+from receiver import clock, fitting
 from receiver.errors import EventNotFoundError
 from receiver.stream.position import EventFilter, Position, advance
 from storage.engine import READ_ONLY, SessionFactory
@@ -32,7 +31,7 @@ class StreamedEvent:
 
     seq: int
     id: str
-    task_id: str
+    task_id: str | None  # None for operational events (subscriber.disabled)
     type: str
     payload: dict[str, Any]
     data: str
@@ -44,7 +43,8 @@ class StreamedEvent:
 
 
 def _json(payload: dict[str, Any]) -> str:
-    return orjson.dumps(payload).decode()
+    # never raises: a payload stored by an older version may hold values orjson refuses
+    return fitting.dumps(payload).decode()
 
 
 class OutboxReader:

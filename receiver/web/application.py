@@ -34,7 +34,6 @@ from receiver.web import (
     workers,
 )
 from receiver.web.auth import AdminAuthMiddleware
-from receiver.web.body_limit import BodyLimitMiddleware
 from receiver.web.dashboard import pages as dashboard
 from receiver.web.dashboard import stats as dashboard_stats
 from receiver.web.http import DATABASE_FAILURES, error, error_response, storage_unavailable
@@ -76,9 +75,9 @@ def build_app(
             *dashboard.routes,
         ],
         middleware=[
-            # Outermost first: who may ask, then what may be asked.
+            # Outermost first: who may ask, then what may be asked (bodies are read,
+            # bounded and with a deadline, by the routes: web.http.parse_body).
             Middleware(AdminAuthMiddleware, api_token=token),
-            Middleware(BodyLimitMiddleware, limit=settings.api_max_body),
             Middleware(RefuseNulMiddleware),
         ],
         exception_handlers={

@@ -1,10 +1,12 @@
 """``POST /callbacks/{provider}/{token}``: where providers report finished tasks.
 
 Order of checks is the security contract: provider known and calling back → token
-verified in constant time (no database access before this) → body size → parse →
-one durable transaction → 2xx. A body we cannot read is still a real callback for
-a real task: it is kept in quarantine and acknowledged, because a retry from the
-provider cannot fix it and an operator can replay it.
+verified in constant time (no database access before this) → body size and read
+deadline → parse → one durable transaction → 2xx. A body we cannot read (or
+store) is still a real callback for a real task: it is kept in quarantine and
+acknowledged, because a retry from the provider cannot fix it and an operator can
+replay it. The contract: a valid token is answered 2xx (applied or quarantined),
+unless the database does not answer (503: then the provider's retry is wanted).
 """
 
 from __future__ import annotations
@@ -77,14 +79,10 @@ async def receive_callback(request: Request) -> Response:
             parse_errors=parsed.parse_errors,
         )
     except MalformedCallbackError as exc:
-        inbound = Inbound(
-            task_id=task_id,
-            provider=provider,
-            source=Source.CALLBACK,
-            snapshot=None,
-            body=body,
-            detail=str(exc),
-        )
+        inbound = _quarantined(task_id, provider, body, str(exc))
+    except Exception as exc:  # a reader's bug must not become a 500 the provider retries
+        log.exception("could not read a callback for task %s; quarantined", task_id)
+        inbound = _quarantined(task_id, provider, body, f"could not be read: {exc!r}")
 
     try:
         result = await runtime.ingestor.record(inbound)
@@ -98,6 +96,17 @@ async def receive_callback(request: Request) -> Response:
         return storage_unavailable(exc)
     metrics.callback_received(provider, result.outcome.value)
     return respond(resources.CallbackAck(status=result.outcome, task_id=result.task_id))
+
+
+def _quarantined(task_id: str, provider: str, body: bytes, detail: str) -> Inbound:
+    return Inbound(
+        task_id=task_id,
+        provider=provider,
+        source=Source.CALLBACK,
+        snapshot=None,
+        body=body,
+        detail=detail,
+    )
 
 
 routes = [Route("/callbacks/{provider}/{token}", receive_callback, methods=["POST"])]

@@ -10,6 +10,7 @@ a pool timeout) are translated here, at the edge that meets them, into
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar, get_origin
 
@@ -17,7 +18,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from receiver import errors, resources
@@ -34,6 +35,8 @@ RETRY_AFTER_SECONDS = 5
 # The status of each branch of the error tree; the most specific class wins.
 STATUS: dict[type[errors.GenhookError], int] = {
     errors.BodyTooLargeError: 413,
+    errors.BodyTimeoutError: 408,
+    errors.ClientGoneError: 400,
     errors.MalformedBodyError: 400,
     errors.UnknownProviderError: 404,
     errors.AlreadyTrackedError: 409,
@@ -89,6 +92,8 @@ def error_response(exc: errors.GenhookError) -> Response:
     response = error(status, exc.code, str(exc), **extra)
     if status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if status == 408:  # the rest of that body must not be read as a next request
+        response.headers["Connection"] = "close"
     return response
 
 
@@ -97,37 +102,90 @@ def storage_unavailable(exc: BaseException) -> Response:
     return error_response(errors.DatabaseUnavailableError("the database is unavailable; retry"))
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body, refusing anything over ``limit`` bytes without buffering it all.
+async def read_body(request: Request, limit: int, *, deadline: float | None = None) -> bytes:
+    """Read the body, refusing anything over ``limit`` bytes without buffering it all,
+    and anything that takes longer than ``deadline`` seconds to arrive.
 
     ``Content-Length`` is checked first; a chunked or lying body is counted as it
-    streams, so an oversized upload costs us at most ``limit`` bytes of memory.
+    streams, so an oversized upload costs us at most ``limit`` bytes of memory. The
+    deadline (default: ``GENHOOK_SERVER_BODY_TIMEOUT_SECONDS``) is what keeps a client
+    sending byte by byte from holding the connection: it gets 408 and is closed. A
+    client that disconnects mid-body is :class:`~receiver.errors.ClientGoneError`, an
+    ordinary outcome (logged at info), not a traceback.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise errors.BodyTooLargeError(limit)
+    if deadline is None:
+        deadline = services(request).settings.server.body_timeout_seconds
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise errors.BodyTooLargeError(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(deadline):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise errors.BodyTooLargeError(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        log.info("%s %s: body not complete after %gs", request.method, request.url.path, deadline)
+        raise errors.BodyTimeoutError(deadline) from None
+    except ClientDisconnect:
+        log.info("%s %s: the client went away mid-body", request.method, request.url.path)
+        raise errors.ClientGoneError() from None
     return b"".join(chunks)
 
 
-async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
-    """The JSON body as ``model``.
+async def parse_body(
+    request: Request, model: type[ModelT], *, default: ModelT | None = None
+) -> ModelT:
+    """The JSON body as ``model`` (``default`` for an empty body, when given).
 
-    Every route refuses alike: text that is not JSON is a 400 ``invalid_json``; JSON
-    of the wrong shape a 422 ``invalid_request`` naming each offending field.
+    Every route refuses alike: a body over ``GENHOOK_API_MAX_BODY`` is a 413, one too
+    slow a 408, text that is not JSON a 400 ``invalid_json``, a NUL character anywhere
+    a 422 (PostgreSQL cannot store it), JSON of the wrong shape a 422
+    ``invalid_request`` naming each offending field. The body is read once, bounded,
+    after authentication (the middleware in front of the routes).
     """
+    body = await read_body(request, services(request).settings.api_max_body)
+    if default is not None and not body.strip():
+        return default
+    if has_nul(body):
+        raise errors.InvalidRequestError("NUL characters are not allowed")
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(body)
     except ValidationError as exc:
         if any(problem["type"] == "json_invalid" for problem in exc.errors()):
             raise errors.MalformedBodyError("request body is not valid JSON") from None
         raise refusal(exc, "body") from None
+
+
+def has_nul(body: bytes) -> bool:
+    """True when the JSON ``body`` holds a NUL in any string or key (cheap unless it may).
+
+    The body is bounded (``GENHOOK_API_MAX_BODY``), so is the walk.
+    """
+    if _ESCAPED_NUL not in body:
+        return False
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False  # not JSON: refused as such
+    pending = [document]  # a stack, not recursion: a deeply nested body is no 500
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+_ESCAPED_NUL = b"\\u0000"
 
 
 def parse_query(request: Request, model: type[ModelT]) -> ModelT:

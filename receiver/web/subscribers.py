@@ -67,7 +67,7 @@ async def delete_subscriber(request: Request) -> Response:
     errors={**NOT_FOUND, 400: "body is not JSON", 422: "invalid body"},
 )
 async def disable_subscriber(request: Request) -> Response:
-    body = await parse_body(request, DisableBody) if await request.body() else DisableBody()
+    body = await parse_body(request, DisableBody, default=DisableBody())
     subscriber_id = request.path_params["subscriber_id"]
     manager = services(request).subscribers
     dead = await (
@@ -93,7 +93,7 @@ async def enable_subscriber(request: Request) -> Response:
     errors={**NOT_FOUND, 400: "body is not JSON", 422: "malformed secret"},
 )
 async def rotate_subscriber(request: Request) -> Response:
-    body = await parse_body(request, RotateBody) if await request.body() else RotateBody()
+    body = await parse_body(request, RotateBody, default=RotateBody())
     rotated = await services(request).subscribers.rotate(
         request.path_params["subscriber_id"], body.secret
     )

@@ -229,14 +229,54 @@ async def test_callback_for_a_task_that_does_not_exist_is_quarantined(genhook: H
     assert row.task_id is None and row.body == DOC_CALLBACK
 
 
-async def test_provider_task_id_owned_by_another_task_is_an_anomaly(genhook: Harness) -> None:
-    _, path_a = await new_callback_path(genhook)
-    task_b, path_b = await new_callback_path(genhook)
-    await genhook.client.post(path_a, content=callback_body(task_id="same"))
-    response = await genhook.client.post(path_b, content=callback_body(task_id="same"))
-    assert response.status_code == 200
-    assert response.json()["status"] == "anomaly"
-    assert (await get_task(genhook, task_b))["status"] == "pending"
+async def test_a_callback_url_speaks_only_for_its_own_task(genhook: Harness) -> None:
+    """Task C's URL with task D's provider task id used to make C adopt it, and D's
+    genuine callback then became an anomaly and D stayed pending. Now each URL's
+    report applies to its own task; an id another task holds is not adopted and is
+    an anomaly on the task whose URL was used; the holder is never changed."""
+    task_c, path_c = await new_callback_path(genhook)
+    task_d, path_d = await new_callback_path(genhook)
+    first = await genhook.client.post(
+        path_c, content=callback_body(task_id="p-d", state="processing")
+    )
+    assert first.json() == {"status": "applied", "task_id": task_c}  # C could not know
+
+    genuine = await genhook.client.post(path_d, content=callback_body(task_id="p-d"))
+    assert genuine.status_code == 200
+    assert genuine.json() == {"status": "anomaly", "task_id": task_d}
+    d = await get_task(genhook, task_d)
+    assert d["status"] == "completed"  # D's own URL speaks for D
+    assert d["result_urls"] == ["https://r2.apimodels.app/images/xxx.png"]
+    assert d["provider_task_id"] is None  # held by C: not taken from it
+    assert d["anomalies"] == [f"provider task id 'p-d' belongs to task {task_c}; not adopted"]
+    assert [e["type"] for e in d["events"]] == ["task.completed", "task.anomaly"]
+    assert [s["outcome"] for s in d["snapshots"]] == ["anomaly"]
+
+    c = await get_task(genhook, task_c)
+    assert c["status"] == "processing"  # D's callback changed nothing on C
+    assert c["provider_task_id"] == "p-d"
+    assert c["anomalies"] == []
+    assert [e["type"] for e in c["events"]] == ["task.processing"]
+
+    # The provider retries D's callback: nothing new, and still nothing on C.
+    again = await genhook.client.post(path_d, content=callback_body(task_id="p-d"))
+    assert again.json()["status"] == "anomaly"
+    assert len((await get_task(genhook, task_d))["events"]) == 2
+    assert (await get_task(genhook, task_c))["status"] == "processing"
+
+
+async def test_two_new_tasks_claiming_one_id_in_one_batch(genhook: Harness) -> None:
+    """Concurrent first callbacks naming one id: one task adopts it, the other keeps
+    its report without it (whichever the batch wrote first)."""
+    (task_a, path_a), (task_b, path_b) = [await new_callback_path(genhook) for _ in range(2)]
+    answers = await asyncio.gather(
+        genhook.client.post(path_a, content=callback_body(task_id="same")),
+        genhook.client.post(path_b, content=callback_body(task_id="same")),
+    )
+    assert sorted(a.json()["status"] for a in answers) == ["anomaly", "applied"]
+    tasks = [await get_task(genhook, t) for t in (task_a, task_b)]
+    assert [t["status"] for t in tasks] == ["completed", "completed"]
+    assert sorted(str(t["provider_task_id"]) for t in tasks) == ["None", "same"]
 
 
 async def test_garbage_never_gets_a_500(genhook: Harness) -> None:

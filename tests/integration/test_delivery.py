@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -31,6 +32,7 @@ from receiver.events import record_event
 from receiver.lifecycle import EventType
 from receiver.params import DeliveryQuery
 from receiver.services import Services, open_services
+from receiver.stream import EventFilter
 from storage.models import Delivery, OutboxEvent, Subscriber, Task
 from tests.conftest import FakeClock, make_settings
 from tests.support.delivery import (
@@ -206,6 +208,54 @@ async def test_410_disables_the_subscriber_and_only_it(
         (dead,) = await deliveries(s, subscriber_id=gone.id)
         assert dead.status == "dead"
         assert dead.last_status_code == 410
+
+
+async def test_disabling_a_subscriber_is_an_event_for_those_who_ask(
+    tmp_path: Path, database_url: str, fake_clock: FakeClock
+) -> None:
+    """410 and failing too long each disable with a ``subscriber.disabled`` event, as
+    Standard Webhooks advises; it goes to subscribers that list the type (signed like
+    any webhook), never to one that asked for everything (task events), and it is on
+    the live stream."""
+    overrides = {"delivery_schedule": (30,) * 10, "delivery_disable_after_seconds": 50}
+    async with opened(tmp_path, database_url, **overrides) as s, downstream() as receiver:
+        ops = await s.subscribers.add(receiver.url("ops"), "subscriber.disabled")
+        tasks_only = await s.subscribers.add(receiver.url("tasks"))
+        gone = await s.subscribers.add(receiver.url("gone"))
+        flaky = await s.subscribers.add(receiver.url("flaky"))
+        answers = {"/gone": 410, "/flaky": 500}
+        receiver.answer = lambda r, n: Reply(answers.get(r.path, 200))
+        position = await s.stream.start(EventFilter(types=frozenset({"subscriber.disabled"})))
+        await emit(s, await make_task(s))
+        d = dispatcher(s)
+        for _ in range(3):  # 410 at once; 500s for 60 s > 50 s
+            await d.dispatch_once()
+            fake_clock.advance(30)
+        await d.dispatch_once()
+
+        assert not (await subscriber(s, gone.id)).active
+        assert not (await subscriber(s, flaky.id)).active
+        told = [
+            Webhook(ops.secret).verify(r.body, r.headers)
+            for r in receiver.received
+            if r.path == "/ops"
+        ]
+        assert sorted(e["data"]["id"] for e in told) == sorted([gone.id, flaky.id])
+        assert {e["type"] for e in told} == {"subscriber.disabled"}
+        assert all(e["data"]["active"] is False and e["data"]["disabled_reason"] for e in told)
+        assert all("secret" not in e["data"] for e in told)
+        assert {r.event_id for r in receiver.received if r.path == "/tasks"} <= {
+            d.event_id for d in await deliveries(s, subscriber_id=tasks_only.id)
+        }
+        assert all(
+            json.loads(r.body)["type"].startswith("task.")
+            for r in receiver.received
+            if r.path == "/tasks"
+        )
+        streamed = await s.stream.read(
+            position, EventFilter(types=frozenset({"subscriber.disabled"}))
+        )
+        assert sorted(e.payload["data"]["id"] for e in streamed) == sorted([gone.id, flaky.id])
 
 
 async def test_disabling_dead_letters_pending_deliveries(
@@ -501,9 +551,15 @@ async def test_fan_out_follows_filters_and_the_transaction(
                 await record_event(session, task, EventType.FAILED, clock.utcnow())
                 raise RuntimeError("crash before commit")
         async with s.sessions() as session:
-            outbox = (await session.exec(select(func.count()).select_from(OutboxEvent))).one()
+            outbox = (
+                await session.exec(
+                    select(func.count())
+                    .select_from(OutboxEvent)
+                    .where(OutboxEvent.task_id == task_id)
+                )
+            ).one()
             rows = (await session.exec(select(func.count()).select_from(Delivery))).one()
-        assert (outbox, rows) == (2, 3)
+        assert (outbox, rows) == (2, 3)  # (the disabling's subscriber.disabled went to nobody)
 
 
 async def test_the_background_job_retries_on_the_scaled_schedule_in_real_time(
@@ -570,7 +626,7 @@ async def test_an_unexpected_send_error_is_one_failed_attempt(
         def broken(*args: object, **kwargs: object) -> None:
             raise ValueError("boom")
 
-        monkeypatch.setattr(s.http, "stream", broken)
+        monkeypatch.setattr(s.webhook_http, "stream", broken)
         report = await dispatcher(s).dispatch_once()
         assert report.verdicts == {"retry": 1}
         (delivery,) = await deliveries(s)

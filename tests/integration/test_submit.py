@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -16,6 +18,7 @@ from receiver.settings import Settings
 from receiver.simulator.config import SimulatorConfig
 from receiver.submit import SubmitRequest
 from storage.models import OutboxEvent, Task
+from tests.conftest import FakeClock, make_settings
 from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
 
 
@@ -191,18 +194,29 @@ async def test_crash_apimall_is_resubmitted_with_the_same_idempotency_key(
     assert await event_types(world, task_id) == ["task.submitted"]
 
 
-async def test_crash_apimart_is_flagged_for_an_operator_not_resubmitted(world: Simulated) -> None:
+async def test_crash_apimart_is_failed_after_its_grace_not_resubmitted(
+    world: Simulated,
+) -> None:
+    """A non-idempotent create nothing can confirm later: failed, truthfully, soon."""
     task_id = await crash_submit(world, "apimart")
     await expire_leases(world)
     submitter = world.genhook.services.submitter()
-    assert await submitter.reconcile_unconfirmed() == [(task_id, "flagged for operator")]
-    assert await submitter.reconcile_unconfirmed() == []  # flagged once
-    assert len(world.sim.tasks) == 1
+    assert await submitter.reconcile_unconfirmed() == []  # within the grace: it waits
+    async with world.genhook.services.sessions() as session, session.begin():
+        task = await session.get(Task, task_id)
+        assert task is not None
+        task.updated_at -= timedelta(seconds=61)  # GENHOOK_APIMART_UNCONFIRMED_GRACE_SECONDS
+        session.add(task)
+    assert await submitter.reconcile_unconfirmed() == [(task_id, "failed")]
+    assert await submitter.reconcile_unconfirmed() == []  # settled once
+    assert len(world.sim.tasks) == 1  # never resubmitted
     async with world.genhook.services.sessions() as session:
         task = await session.get(Task, task_id)
-    assert task is not None and task.status == "submitting"
-    assert any("not resubmitted" in a for a in task.anomalies)
-    assert await event_types(world, task_id) == ["task.anomaly"]
+    assert task is not None and task.status == "failed"
+    assert task.error_code == "create_unconfirmed"
+    assert "may still have the job" in (task.error_message or "")
+    assert task.anomalies == []
+    assert await event_types(world, task_id) == ["task.failed"]
 
 
 async def test_crash_apimodels_is_rescued_by_its_callback(world: Simulated) -> None:
@@ -246,3 +260,77 @@ async def test_track_refuses_an_unknown_provider_task(world: Simulated) -> None:
     assert response.status_code == 422
     assert "does not know" in response.json()["error"]["message"]
     assert (await world.genhook.counts())["tasks"] == 0
+
+
+@pytest.fixture
+async def failing_creates(
+    tmp_path: Path, database_url: str, fake_clock: FakeClock
+) -> AsyncIterator[Simulated]:
+    """Every create answered 500 before the provider takes it (10% of creates in the
+    chaos run): the gateway has no job, genhook cannot know."""
+    settings = make_settings(
+        tmp_path, database_url, provider_retry_attempts=1, provider_retry_budget_seconds=0
+    )
+    config = SimulatorConfig(
+        api_key=SIM_KEY,
+        time_factor=0.02,
+        server_error_rate=1.0,
+        fault_scope=("/v1/images/generations", "/api/v1/images/generations"),
+    )
+    async with simulated_genhook(settings, config) as simulated:
+        yield simulated
+
+
+async def test_a_create_answered_5xx_ends_by_its_providers_rule(
+    failing_creates: Simulated, fake_clock: FakeClock
+) -> None:
+    """It used to stay ``submitting`` with a ``task.anomaly`` until the deadline and then
+    read ``expired``. Now: APIMart fails after the grace, apimodels.app waits for the
+    callback its URL would bring until its deadline, each with ``create_unconfirmed``."""
+    world = failing_creates
+    services = world.genhook.services
+    apimart = (await submit(world, "apimart")).json()
+    apimodels = (await submit(world, "apimodels")).json()
+    assert apimart["status"] == apimodels["status"] == "submitting"
+    assert apimart["error"]["code"] == "create_unconfirmed"
+
+    submitter = services.submitter()
+    fake_clock.advance(61)
+    assert await submitter.reconcile_unconfirmed() == [(apimart["id"], "failed")]
+    assert await event_types(world, apimart["id"]) == ["task.failed"]
+
+    fake_clock.advance(30 * 60)  # apimodels.app: no callback came by its deadline
+    await services.poller(holder="p").poll_once()
+    async with services.sessions() as session:
+        task = await session.get(Task, apimodels["id"])
+    assert task is not None and task.status == "failed"
+    assert task.error_code == "create_unconfirmed"
+    assert "deadline" in (task.error_message or "")
+    assert await event_types(world, apimodels["id"]) == ["task.failed"]
+    assert await submitter.reconcile_unconfirmed() == []
+
+
+async def test_accepting_the_risk_resubmits_an_unconfirmed_create_once(
+    tmp_path: Path, database_url: str, fake_clock: FakeClock
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        provider_retry_attempts=1,
+        provider_retry_budget_seconds=0,
+        apimart_resubmit_unconfirmed=True,
+    )
+    config = SimulatorConfig(
+        api_key=SIM_KEY, server_error_rate=1.0, fault_scope=("/v1/images/generations",)
+    )
+    async with simulated_genhook(settings, config) as world:
+        task = (await submit(world, "apimart")).json()
+        assert task["status"] == "submitting"
+        submitter = world.genhook.services.submitter()
+        assert await submitter.reconcile_unconfirmed() == [(task["id"], "still unconfirmed")]
+        assert await submitter.reconcile_unconfirmed() == []  # two creates at most
+        assert world.sim.stats.endpoints["apimart.create"] == 2
+        world.sim.configure({"server_error_rate": 0.0})
+        fake_clock.advance(61)
+        assert await submitter.reconcile_unconfirmed() == [(task["id"], "failed")]
+        assert world.sim.stats.endpoints["apimart.create"] == 2

@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import select
 
-from receiver.app import create_app
+from receiver.app import create_app, server_options
 from receiver.services import Services
 from receiver.settings import Settings
 from storage.models import (
@@ -78,7 +78,8 @@ async def running_genhook(
     if own_public_url:
         settings = settings.model_copy(update={"public_url": url_of(sock)})
     app = create_app(settings)
-    async with serve(app, sock=sock) as base_url:
+    options = server_options(settings)  # as `genhook serve` runs: slow clients are cut off
+    async with serve(app, sock=sock, options=options) as base_url:
         services: Services = app.state.services
         token = services.settings.api_token
         assert token is not None

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -30,10 +31,17 @@ def url_of(sock: socket.socket) -> str:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: ASGIApp, *, sock: socket.socket | None = None) -> AsyncIterator[str]:
-    """Run ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``)."""
+async def serve(
+    app: ASGIApp, *, sock: socket.socket | None = None, options: dict[str, Any] | None = None
+) -> AsyncIterator[str]:
+    """Run ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``).
+
+    ``options`` are more ``uvicorn.Config`` arguments (genhook's own server options).
+    """
     sock = sock or bind_loopback()
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", access_log=False, **(options or {})
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -19,6 +19,7 @@ PACKAGES = ("receiver", "storage")
 
 PURE = (
     "receiver.lifecycle",
+    "receiver.fitting",
     "receiver.cadence",
     "receiver.pressure",
     "receiver.delivery.schedule",

@@ -27,13 +27,32 @@ from receiver.netguard import check_url, is_public_address, split_http_url
         "fc00::1",
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.1",
+        # every IPv6 form that carries 169.254.169.254 (the metadata service), or a
+        # private IPv4 address, is judged as that IPv4 address
+        "64:ff9b::a9fe:a9fe",  # NAT64, well-known prefix
+        "64:ff9b:1::a9fe:a9fe",  # NAT64, local-use prefix
+        "2002:a9fe:a9fe::",  # 6to4
+        "2002:0a00:0001::",  # 6to4 of 10.0.0.1
+        "2001:0:4136:e378::5601:5601",  # Teredo, client 169.254.169.254
+        "::a9fe:a9fe",  # IPv4-compatible
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
     ],
 )
 def test_private_addresses_are_not_public(address: str) -> None:
     assert not is_public_address(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",
+        "2002:808:808::",
+    ],
+)
 def test_public_addresses_are(address: str) -> None:
     assert is_public_address(ipaddress.ip_address(address))
 
@@ -65,3 +84,9 @@ def test_ports() -> None:
     assert split_http_url("http://example.com:8080/x") == ("example.com", 8080)
     with pytest.raises(ValueError, match="invalid port"):
         split_http_url("http://example.com:99999/x")
+
+
+async def test_embedded_forms_are_refused_as_targets() -> None:
+    for url in ("http://[64:ff9b::a9fe:a9fe]/latest", "http://[2002:a9fe:a9fe::]/latest"):
+        with pytest.raises(TargetRefusedError, match="private"):
+            await check_url(url, allow_private=False)

@@ -16,12 +16,18 @@ from receiver.providers.batching import chunks, fetch_each, unique
 from receiver.providers.errors import (
     ProviderBadRequestError,
     ProviderNotFoundError,
+    ProviderProtocolError,
     ProviderRateLimitedError,
     ProviderServerError,
     ProviderUnavailableError,
 )
 from receiver.providers.retry import RetryPolicy
-from receiver.providers.transport import ErrorInfo, ProviderHttp, call_with_retries
+from receiver.providers.transport import (
+    MAX_ANSWER_BYTES,
+    ErrorInfo,
+    ProviderHttp,
+    call_with_retries,
+)
 
 POLICY = RetryPolicy(max_attempts=4, base_delay=1, multiplier=2, max_delay=8, budget=30)
 
@@ -177,3 +183,21 @@ async def test_fetch_each_bounds_concurrency() -> None:
     result = await fetch_each(ids, fetch, concurrency=3)
     assert list(result) == ids
     assert peak == 3
+
+
+async def test_an_answer_over_the_size_limit_is_not_read_whole() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        padding = b" " * (MAX_ANSWER_BYTES + 1)
+        return httpx.Response(200, content=b'{"data": {}' + padding + b"}")
+
+    http = ProviderHttp(
+        provider="p",
+        client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        base_url="https://gw.test",
+        api_key=None,
+        read_error=lambda status, body: None,
+        policy=RetryPolicy(max_attempts=1),
+        rng=random.Random(),
+    )
+    with pytest.raises(ProviderProtocolError, match="larger than"):
+        await http.request("GET", "/x", endpoint="x", idempotent=True)

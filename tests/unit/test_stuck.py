@@ -47,9 +47,24 @@ def test_reasons() -> None:
         )
         == "being polled by w1"
     )
-    assert "reconciler" in stuck_reason(task(status="submitting"), SETTINGS, NOW)
-    assert "operator" in stuck_reason(
-        task(status="submitting", anomalies=["create not confirmed; not resubmitted because x"]),
-        SETTINGS,
-        NOW,
+    assert stuck_reason(task(status="submitting"), SETTINGS, NOW) == (
+        "submission unconfirmed: the reconciler fails it as create_unconfirmed at "
+        f"{(NOW + timedelta(seconds=60)).isoformat()}"
+    )
+    assert stuck_reason(
+        task(status="submitting", updated_at=NOW - timedelta(minutes=2)), SETTINGS, NOW
+    ).startswith("submission unconfirmed: the reconciler fails it now (apimart sends no callback")
+    assert stuck_reason(task(status="submitting", provider="apimall"), SETTINGS, NOW).startswith(
+        "submission unconfirmed: the reconciler resubmits it (the create is idempotent"
+    )
+    assert stuck_reason(task(status="submitting", provider="apimodels"), SETTINGS, NOW) == (
+        "submission unconfirmed: waiting for the callback its URL would bring, until its deadline"
+    )
+    assert (
+        stuck_reason(
+            task(status="submitting", lease_holder="submit", lease_expires_at=NOW + timedelta(1)),
+            SETTINGS,
+            NOW,
+        )
+        == "being submitted by submit"
     )

@@ -50,6 +50,7 @@ def rows(draw: st.DrawFn) -> dict[str, Any]:
         "deadline_at": created + timedelta(minutes=30),
         "next_poll_at": draw(st.none() | moments),
         "poll_attempts": 0,
+        "create_attempts": draw(st.integers(0, 3)),
         "lease_holder": None,
         "lease_expires_at": None,
         "idempotency_key": draw(maybe),

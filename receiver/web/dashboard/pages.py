@@ -63,7 +63,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(
     duration_text=present.duration_text,
     size_text=present.size_text,
-    event_types=[e.value for e in EventType],
+    event_types=[e.value for e in EventType if e.is_task_event],
 )
 
 
