@@ -142,20 +142,27 @@ async def test_first_apimart_poll_waits_10_to_20_seconds(world: Simulated) -> No
 
 
 async def test_two_pollers_never_poll_one_task_twice_in_a_tick(
-    world: Simulated, fake_clock: FakeClock
+    tmp_path: Path, database_url: str, fake_clock: FakeClock
 ) -> None:
-    ids = await submit_many(world, "apimall", 12)
-    fake_clock.advance(6)  # every task is due
-    world.sim.reset()
-    first, second = poller(world, "worker-a"), poller(world, "worker-b")
-    reports = await asyncio.gather(first.poll_once(), second.poll_once())
-    assert sum(r.claimed for r in reports) == 12
-    tasks = await load(world, ids)
-    assert [world.sim.stats.polls(t.provider_task_id or "") for t in tasks] == [1] * 12
-    # and all leases were handed back with a next poll in the future
-    assert all(
-        t.lease_holder is None and t.next_poll_at and t.next_poll_at > fake_clock.now for t in tasks
-    )
+    """A batch of 6 for 12 due tasks: both pollers must claim (it used to split 12/0
+    and pass), and neither may poll what the other holds. Across real processes:
+    ``tests/e2e/test_poll_leases_across_processes.py``."""
+    settings = make_settings(tmp_path, database_url, poll_batch_size=6, **FAST_RETRIES)
+    config = SimulatorConfig(api_key=SIM_KEY, task_duration=10, seed=3, retry_after=0)
+    async with simulated_genhook(settings, config) as world:
+        ids = await submit_many(world, "apimall", 12)
+        fake_clock.advance(6)  # every task is due
+        world.sim.reset()
+        first, second = poller(world, "worker-a"), poller(world, "worker-b")
+        reports = await asyncio.gather(first.poll_once(), second.poll_once())
+        assert [r.claimed for r in reports] == [6, 6]
+        tasks = await load(world, ids)
+        assert [world.sim.stats.polls(t.provider_task_id or "") for t in tasks] == [1] * 12
+        # and all leases were handed back with a next poll in the future
+        assert all(
+            t.lease_holder is None and t.next_poll_at and t.next_poll_at > fake_clock.now
+            for t in tasks
+        )
 
 
 async def test_a_held_lease_is_respected_until_it_expires(
