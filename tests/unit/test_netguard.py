@@ -64,9 +64,11 @@ async def test_private_literals_and_localhost_are_refused() -> None:
         "http://169.254.169.254/latest/meta-data",
         "http://localhost/hook",
     ):
-        with pytest.raises(TargetRefusedError, match="private, loopback or link-local"):
+        with pytest.raises(TargetRefusedError, match="private, loopback or link-local") as info:
             await check_url(url, allow_private=False, allow_hint="set X")
-        await check_url(url, allow_private=True)
+        assert "(set X)" in str(info.value)  # says how to allow it
+        # allowed when the setting says so: no refusal, for the very same URL
+        assert await check_url(url, allow_private=True) is None
 
 
 async def test_public_literal_passes() -> None:
