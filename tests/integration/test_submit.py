@@ -98,18 +98,28 @@ async def test_validation_refusal_records_a_failed_task_and_calls_nobody(world: 
 
 
 @pytest.mark.parametrize(
-    ("prompt", "code"),
-    [("a fox [sim:blocked]", "content_blocked")],
+    ("provider", "prompt", "http_status", "code"),
+    [
+        ("apimall", "a fox [sim:blocked]", 451, "content_blocked"),
+        # 400s (the README: "402 credits, 451 moderation, 400..."): a parameter the
+        # gateway refuses, though genhook's own checks let it through
+        ("apimall", "a fox [sim:duration=soon]", 400, "invalid_directive"),
+        ("apimart", "a fox [sim:blocked]", 400, "content_policy_violation"),
+        ("apimodels", "a fox [sim:duration=soon]", 400, "400"),  # its code is the status
+    ],
 )
 async def test_provider_refusal_leaves_a_failed_task_with_its_code(
-    world: Simulated, prompt: str, code: str
+    world: Simulated, provider: str, prompt: str, http_status: int, code: str
 ) -> None:
-    response = await submit(world, "apimall", prompt=prompt)
+    response = await submit(world, provider, prompt=prompt)
     assert response.status_code == 201
     task = response.json()
     assert task["status"] == "failed"
     assert task["error"]["code"] == code
+    assert task["error"]["message"]  # the provider's own words
     assert await event_types(world, task["id"]) == ["task.failed"]
+    sent = world.sim.stats.statuses[f"{provider}.create"]
+    assert sent == {http_status: 1}  # refused once, and not retried
 
 
 async def test_insufficient_credits_is_a_failed_task(settings: Settings) -> None:
