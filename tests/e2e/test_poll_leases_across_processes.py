@@ -68,7 +68,8 @@ async def test_pollers_in_separate_processes_each_claim_their_own_tasks(
             await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "tests.support.poll_pass",
+                "tests.support.one_pass",
+                "poll",
                 f"poller-{n}",
                 cwd=ROOT,
                 env=env,
