@@ -312,3 +312,37 @@ async def test_stuck_tasks_say_why(world: Simulated, fake_clock: FakeClock) -> N
     fake_clock.advance(10)
     await poller(world).poll_once()
     assert (await reasons())[polled].startswith("provider backing off")
+
+
+async def test_a_failing_last_poll_is_retried_for_the_expire_grace_then_expires(
+    tmp_path: Path, database_url: str, fake_clock: FakeClock
+) -> None:
+    """``GENHOOK_EXPIRE_GRACE_SECONDS``: past the deadline, a provider that cannot
+    answer the last poll gets the grace (the task may have finished there); then the
+    task expires even so."""
+    settings = make_settings(
+        tmp_path, database_url, task_deadline_seconds=60, expire_grace_seconds=120, **FAST_RETRIES
+    )
+    config = SimulatorConfig(api_key=SIM_KEY, task_duration=10, seed=3, retry_after=0)
+    async with simulated_genhook(settings, config) as world:
+        [task_id] = await submit_many(world, "apimall", 1, prompt="slow [sim:never]")
+        [task] = await load(world, [task_id])
+        assert task.deadline_at is not None
+        world.sim.configure(server_error_rate=1.0, fault_scope=("apimall",))
+        p = poller(world)
+        calls_at_deadline = 0
+        while fake_clock.now < task.deadline_at + timedelta(seconds=115):
+            fake_clock.advance(5)
+            await p.poll_once()
+            if fake_clock.now <= task.deadline_at:
+                calls_at_deadline = world.sim.stats.endpoints["apimall.status"]
+        [task] = await load(world, [task_id])
+        assert task.status == "pending"  # within the grace: not expired
+        assert world.sim.stats.endpoints["apimall.status"] > calls_at_deadline  # still asking
+
+        # the provider's circuit is open by now: the expiry comes with its next probe
+        # (cool-downs are at most GENHOOK_CIRCUIT_MAX_COOLDOWN_SECONDS)
+        await run_until(world, fake_clock, settings.circuit.max_cooldown_seconds + 10, step=5)
+        [task] = await load(world, [task_id])
+        assert (task.status, task.error_code) == ("expired", "deadline_exceeded")
+        assert await terminal_events(world, task_id) == ["task.expired"]

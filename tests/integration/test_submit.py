@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,13 +11,11 @@ from sqlmodel import select
 
 from receiver import clock
 from receiver.lifecycle import Status
-from receiver.providers.base import CreateResult, ProviderAdapter
-from receiver.services import Services
 from receiver.settings import Settings
 from receiver.simulator.config import SimulatorConfig
-from receiver.submit import SubmitRequest
 from storage.models import OutboxEvent, Task
 from tests.conftest import FakeClock, make_settings
+from tests.support.crash import crash_submit, expire_leases
 from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
 
 
@@ -142,46 +139,8 @@ async def test_unknown_provider_and_bad_bodies(world: Simulated) -> None:
     assert (await world.genhook.counts())["tasks"] == 0
 
 
-class CrashAfterCreate:
-    """Wraps a real adapter: the provider gets the create, then the process 'dies'."""
-
-    def __init__(self, inner: ProviderAdapter) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    async def create(self, *args: object, **kwargs: object) -> CreateResult:
-        await self.inner.create(*args, **kwargs)  # type: ignore[arg-type]
-        raise KeyboardInterrupt("simulated crash between the provider's create and our update")
-
-
-async def crash_submit(world: Simulated, provider: str, prompt: str = "crash") -> str:
-    services = world.genhook.services
-    real = services.adapters[provider]
-    adapters = {**services.adapters, provider: CrashAfterCreate(real)}
-    crashed = _with_adapters(services, adapters).submitter()
-    with pytest.raises(KeyboardInterrupt):
-        await crashed.submit(SubmitRequest(provider, MODELS[provider], prompt, {}))
-    async with services.sessions() as session:
-        task = (await session.exec(select(Task).where(Task.provider == provider))).one()
-    assert task.status == "submitting"  # the row was there before the provider call
-    return task.id
-
-
-def _with_adapters(services: Services, adapters: dict[str, object]) -> Services:
-    return replace(services, adapters=adapters)  # type: ignore[arg-type]
-
-
 def remaining_credits(world: Simulated) -> int:
     return world.sim.ledger.remaining(world.sim.config.apimall_credits, clock.utcnow())
-
-
-async def expire_leases(world: Simulated) -> None:
-    async with world.genhook.services.sessions() as session, session.begin():
-        for task in (await session.exec(select(Task))).all():
-            task.lease_expires_at = None
-            session.add(task)
 
 
 async def test_crash_apimall_is_resubmitted_with_the_same_idempotency_key(
