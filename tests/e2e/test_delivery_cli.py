@@ -27,11 +27,12 @@ from receiver.cli.main import app
 from receiver.cli.watch import EXIT_TIMED_OUT, exit_code
 from receiver.lifecycle import EventType
 from tests.conftest import make_settings
-from tests.support.delivery import deliveries, emit, eventually, make_task
+from tests.support.delivery import deliveries, emit, make_task
 from tests.support.downstream import Reply, always, downstream
 from tests.support.harness import Harness, running_genhook
 from tests.support.process import run_cli
 from tests.support.simulated import MODELS, simulated_genhook
+from tests.support.waiting import eventually
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

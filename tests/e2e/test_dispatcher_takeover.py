@@ -21,10 +21,11 @@ from standardwebhooks import Webhook
 from receiver.delivery.dispatcher import LEASE_MARGIN
 from receiver.lifecycle import EventType
 from tests.conftest import TEST_SECRET, FakeClock, make_settings
-from tests.support.delivery import deliveries, emit, eventually, make_task
+from tests.support.delivery import deliveries, emit, make_task
 from tests.support.downstream import Received, Reply, downstream
 from tests.support.harness import running_genhook
 from tests.support.process import free_port, genhook_env
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).parents[2]
 TIMEOUT = 5

@@ -26,10 +26,11 @@ from receiver.submit import SubmitRequest
 from storage.models import Task
 from tests.conftest import FakeClock, make_settings
 from tests.fixtures.apimodels import callback_body
-from tests.support.delivery import emit, eventually, make_task
+from tests.support.delivery import emit, make_task
 from tests.support.downstream import Reply, always, downstream
 from tests.support.harness import Harness, running_genhook
 from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
+from tests.support.waiting import eventually
 
 
 def value(name: str, **labels: str) -> float:
@@ -291,12 +292,8 @@ async def test_open_event_streams_are_a_gauge(genhook: Harness) -> None:
     streams = change("genhook_sse_streams")
     async with genhook.client.stream("GET", "/api/events") as response:
         assert response.status_code == 200
-        await eventually(lambda: _true(streams() == 1))
-    await eventually(lambda: _true(streams() == 0))
-
-
-async def _true(condition: bool) -> bool:
-    return condition
+        await eventually(lambda: streams() == 1)
+    await eventually(lambda: streams() == 0)
 
 
 def parse(text: str) -> dict[str, float]:

@@ -17,9 +17,10 @@ import httpx
 import pytest
 
 from receiver.settings import Settings
-from tests.support.delivery import deliveries, eventually
+from tests.support.delivery import deliveries
 from tests.support.servers import serve
 from tests.support.simulated import Simulated, simulated_genhook
+from tests.support.waiting import eventually
 
 README = Path(__file__).parents[2] / "README.md"
 

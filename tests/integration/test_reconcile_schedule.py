@@ -17,10 +17,10 @@ from receiver.simulator.config import SimulatorConfig
 from storage.models import Task
 from tests.conftest import make_settings
 from tests.support.crash import crash_submit, expire_leases
-from tests.support.delivery import eventually
 from tests.support.harness import Harness, running_genhook
 from tests.support.servers import serve
 from tests.support.simulated import SIM_KEY, Simulated, simulated_genhook, simulator_settings
+from tests.support.waiting import eventually
 
 HOUR = 3600.0
 

@@ -12,7 +12,7 @@ import struct
 import time
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from receiver.simulator import Simulator, SimulatorConfig, create_simulator_app
 from tests.support.servers import serve
+from tests.support.waiting import eventually
 
 AUTH = {"Authorization": "Bearer test-key"}
 CREATE = "/api/v1/images/generations"
@@ -104,13 +105,6 @@ async def hooks() -> AsyncIterator[Hooks]:
     async with serve(app) as base:
         registry.base = base
         yield registry
-
-
-async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -311,7 +305,7 @@ async def test_completed_callback_is_the_documented_body(hooks: Hooks) -> None:
     async with simulator() as (client, sim):
         request_body = {**TEXT_TO_IMAGE, "n": 2, "callback_url": hook}
         task_id = (await client.post(CREATE, json=request_body)).json()["data"]["taskId"]
-        await wait_until(lambda: len(receiver.calls) == 1)
+        await eventually(lambda: len(receiver.calls) == 1)
         _, content_type, raw = receiver.calls[0]
         assert content_type == "application/json"
         body = orjson.loads(raw)
@@ -349,7 +343,7 @@ async def test_failed_callback_has_null_result_and_the_reason(hooks: Hooks) -> N
             "callback_url": hook,
         }
         await client.post(CREATE, json=request_body)
-        await wait_until(lambda: len(receiver.calls) == 1)
+        await eventually(lambda: len(receiver.calls) == 1)
         data = receiver.bodies()[0]["data"]
         assert data["state"] == "failed"
         assert data["resultJson"] is None
@@ -369,7 +363,7 @@ async def test_callback_retries_with_backoff_until_2xx(hooks: Hooks) -> None:
             "callback_url": hook,
         }
         await client.post(CREATE, json=body)
-        await wait_until(lambda: len(receiver.calls) == 3)
+        await eventually(lambda: len(receiver.calls) == 3)
         await asyncio.sleep(0.2)
         assert len(receiver.calls) == 3
     times = [at for at, _, _ in receiver.calls]
@@ -395,7 +389,7 @@ async def test_callback_moves_to_background_retries_then_delivers(hooks: Hooks) 
             "callback_url": hook,
         }
         await client.post(CREATE, json=body)
-        await wait_until(lambda: any(a.outcome == "delivered" for a in sim.callbacks.attempts))
+        await eventually(lambda: any(a.outcome == "delivered" for a in sim.callbacks.attempts))
     phases = [(a.phase, a.outcome) for a in sim.callbacks.attempts]
     assert phases == [("immediate", "failed")] * 4 + [
         ("background", "failed"),
@@ -420,7 +414,7 @@ async def test_callback_gives_up_after_the_retry_horizon(hooks: Hooks) -> None:
             "callback_url": hook,
         }
         await client.post(CREATE, json=body)
-        await wait_until(lambda: any(a.outcome == "abandoned" for a in sim.callbacks.attempts))
+        await eventually(lambda: any(a.outcome == "abandoned" for a in sim.callbacks.attempts))
         assert sim.callbacks.in_flight == 0
     outcomes = [(a.phase, a.outcome) for a in sim.callbacks.attempts]
     # 4 immediate attempts end ~7 s in; background ones every 4 s while inside 20 s.
@@ -442,7 +436,7 @@ async def test_callback_attempt_times_out_and_is_retried(hooks: Hooks) -> None:
             "callback_url": hook,
         }
         await client.post(CREATE, json=body)
-        await wait_until(lambda: any(a.outcome == "delivered" for a in sim.callbacks.attempts))
+        await eventually(lambda: any(a.outcome == "delivered" for a in sim.callbacks.attempts))
     first, second = sim.callbacks.attempts
     assert (first.outcome, first.error, first.status_code) == ("failed", "timeout", None)
     assert 90 <= first.elapsed_ms < 400
@@ -465,7 +459,7 @@ async def test_shutdown_cancels_pending_deliveries(hooks: Hooks) -> None:
         body = {**TEXT_TO_IMAGE, "prompt": "x [sim:duration=0]", "callback_url": hook}
         await client.post(CREATE, json=body)
         await client.post(CREATE, json={**body, "prompt": "y [sim:duration=60]"})
-        await wait_until(lambda: len(receiver.calls) == 1)
+        await eventually(lambda: len(receiver.calls) == 1)
         # One delivery waiting out its 1 s backoff, one callback not yet due.
         assert sim.callbacks.in_flight == 1 and sim.callbacks.pending == 1
         assert len(sender_tasks() - before) == 2
@@ -481,7 +475,7 @@ async def test_unreachable_receiver_is_logged_and_retried() -> None:
             "callback_url": "http://127.0.0.1:9/hook",  # nothing listens on discard
         }
         await client.post(CREATE, json=body)
-        await wait_until(lambda: any(a.outcome == "abandoned" for a in sim.callbacks.attempts))
+        await eventually(lambda: any(a.outcome == "abandoned" for a in sim.callbacks.attempts))
     failed = [a for a in sim.callbacks.attempts if a.outcome == "failed"]
     assert [a.attempt for a in failed] == [1, 2, 3, 4]  # no background phase: horizon 0
     assert all(a.error and a.error.startswith("ConnectError") for a in failed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from receiver.simulator import Simulator, SimulatorConfig, create_simulator_app
 from tests.support.servers import serve
+from tests.support.waiting import eventually, timed
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -67,13 +68,6 @@ async def with_callbacks(
         yield client, app.state.simulator, receiver, f"{hook_base}/hook"
 
 
-async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
-
-
 async def submit_apimodels(client: httpx.AsyncClient, prompt: str, hook: str) -> str:
     body = {"model": MODEL, "prompt": prompt, "callback_url": hook}
     response = await client.post(APIMODELS, json=body)
@@ -88,7 +82,7 @@ async def submit_apimodels(client: httpx.AsyncClient, prompt: str, hook: str) ->
 async def test_dropped_callbacks_are_logged_and_never_sent() -> None:
     async with with_callbacks(callback_drop_rate=1.0) as (client, sim, receiver, hook):
         task_id = await submit_apimodels(client, "x [sim:duration=1]", hook)
-        await wait_until(lambda: len(sim.callbacks.attempts) == 1)
+        await eventually(lambda: len(sim.callbacks.attempts) == 1)
         await asyncio.sleep(0.1)
         status = await client.get(APIMODELS, params={"task_id": task_id})
         log = (await client.get("/_sim/callbacks")).json()
@@ -103,7 +97,7 @@ async def test_drop_directive_drops_only_its_own_callback() -> None:
     async with with_callbacks() as (client, sim, receiver, hook):
         dropped = await submit_apimodels(client, "x [sim:drop] [sim:duration=1]", hook)
         kept = await submit_apimodels(client, "y [sim:duration=1]", hook)
-        await wait_until(lambda: len(sim.callbacks.attempts) == 2)
+        await eventually(lambda: len(sim.callbacks.attempts) == 2)
     assert receiver.task_ids() == [kept]
     outcomes = {a.task_id: a.outcome for a in sim.callbacks.attempts}
     assert outcomes == {dropped: "dropped", kept: "delivered"}
@@ -112,7 +106,7 @@ async def test_drop_directive_drops_only_its_own_callback() -> None:
 async def test_duplicated_callbacks_are_identical_copies() -> None:
     async with with_callbacks(callback_duplicates=2) as (client, _, receiver, hook):
         task_id = await submit_apimodels(client, "x [sim:duration=1]", hook)
-        await wait_until(lambda: len(receiver.calls) == 3)
+        await eventually(lambda: len(receiver.calls) == 3)
         await asyncio.sleep(0.1)
         log = (await client.get("/_sim/callbacks")).json()["attempts"]
     assert len(receiver.calls) == 3
@@ -127,7 +121,7 @@ async def test_delayed_callbacks_arrive_after_the_delay() -> None:
     config = {"time_factor": 0.04, "callback_delay": 5.0}  # 200 ms
     async with with_callbacks(**config) as (client, _, receiver, hook):
         await submit_apimodels(client, "x [sim:duration=1]", hook)
-        await wait_until(lambda: len(receiver.calls) == 1)
+        await eventually(lambda: len(receiver.calls) == 1)
     arrived, body = receiver.calls[0]
     late = arrived - body["data"]["completeTime"] / 1000
     assert 0.19 <= late < 1.0
@@ -137,7 +131,7 @@ async def test_reordered_callbacks_arrive_shuffled() -> None:
     config = {"time_factor": 0.02, "callback_reorder": True, "callback_reorder_window": 40.0}
     async with with_callbacks(**config) as (client, sim, receiver, hook):
         created = [await submit_apimodels(client, f"{i} [sim:duration=2]", hook) for i in range(6)]
-        await wait_until(lambda: len(receiver.calls) == 6)
+        await eventually(lambda: len(receiver.calls) == 6)
     arrived = receiver.task_ids()
     assert sorted(arrived) == sorted(created)
     assert arrived != created
@@ -150,7 +144,7 @@ async def test_failure_rate_reaches_callbacks() -> None:
     async with with_callbacks(failure_rate=1.0) as (client, _, receiver, hook):
         await submit_apimodels(client, "x [sim:duration=1]", hook)
         await submit_apimodels(client, "x [sim:duration=1] [sim:succeed]", hook)
-        await wait_until(lambda: len(receiver.calls) == 2)
+        await eventually(lambda: len(receiver.calls) == 2)
     states = sorted(body["data"]["state"] for _, body in receiver.calls)
     assert states == ["completed", "failed"]
 
@@ -230,13 +224,8 @@ async def test_seeded_faults_repeat_exactly(client: httpx.AsyncClient, sim: Simu
 async def test_slow_responses_only_in_scope(client: httpx.AsyncClient, sim: Simulator) -> None:
     sim.configure(slow_response=20.0, fault_scope=["apimodels"])  # 200 ms
 
-    async def timed(coro: Any) -> float:
-        started = time.monotonic()
-        await coro
-        return time.monotonic() - started
-
-    slow = await timed(client.get(APIMODELS, params={"task_id": "cl_x"}))
-    fast = await timed(client.get("/v1/tasks/task_x"))
+    _, slow = await timed(client.get(APIMODELS, params={"task_id": "cl_x"}))
+    _, fast = await timed(client.get("/v1/tasks/task_x"))
     assert slow >= 0.2
     assert fast < slow - 0.1
 

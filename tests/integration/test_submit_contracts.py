@@ -13,9 +13,9 @@ from standardwebhooks import Webhook
 
 from receiver.settings import Settings
 from storage.models import OutboxEvent, Subscriber, Task
-from tests.support.delivery import eventually
 from tests.support.downstream import downstream
 from tests.support.simulated import MODELS, Simulated, simulated_genhook
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
