@@ -30,7 +30,7 @@ from tests.conftest import make_settings
 from tests.support.delivery import deliveries, emit, make_task
 from tests.support.downstream import Reply, always, downstream
 from tests.support.harness import Harness, running_genhook
-from tests.support.process import run_cli
+from tests.support.process import client_env, run_cli
 from tests.support.simulated import MODELS, simulated_genhook
 from tests.support.waiting import eventually
 
@@ -38,10 +38,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def cli_env(harness: Harness) -> dict[str, str]:
-    """Another shell: where the server is and its token, nothing else of genhook's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GENHOOK_")}
-    env.update(GENHOOK_URL=harness.base_url, GENHOOK_API_TOKEN=harness.token)
-    return env
+    return client_env(harness.base_url, harness.token)
 
 
 async def test_subscribe_submit_wait_receive_and_watch(tmp_path: Path, database_url: str) -> None:

@@ -9,10 +9,8 @@ notes every image, so switching it back on downloads them all. The image host is
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from sqlmodel import col, select
 
 from receiver.assets.fetch import MAX_REDIRECTS
@@ -20,15 +18,9 @@ from receiver.assets.mirror import Mirror
 from storage.models import Asset
 from tests.conftest import FakeClock, make_settings
 from tests.support.callbacks import completed_receiver_task
-from tests.support.cdn import Cdn, running_cdn
+from tests.support.cdn import Cdn
 from tests.support.harness import Harness, running_genhook
 from tests.support.process import free_port
-
-
-@pytest.fixture
-async def cdn() -> AsyncIterator[Cdn]:
-    async with running_cdn() as running:
-        yield running
 
 
 def mirror(harness: Harness) -> Mirror:

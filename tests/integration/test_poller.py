@@ -20,9 +20,10 @@ from receiver.lifecycle import Status
 from receiver.poller import Poller
 from receiver.simulator.config import SimulatorConfig
 from receiver.submit import SubmitRequest
-from storage.models import OutboxEvent, Task
+from storage.models import Task
 from tests.conftest import FakeClock, make_settings
 from tests.fixtures.apimodels import callback_body
+from tests.support.events import terminal_events
 from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
 
 FAST_RETRIES = {"provider_retry_attempts": 1, "provider_retry_budget_seconds": 0}
@@ -60,16 +61,6 @@ async def load(world: Simulated, ids: list[str]) -> list[Task]:
     async with world.genhook.services.sessions() as session:
         rows = await session.exec(select(Task).where(Task.id.in_(ids)))  # type: ignore[attr-defined]
         return sorted(rows.all(), key=lambda t: ids.index(t.id))
-
-
-async def terminal_events(world: Simulated, task_id: str) -> list[str]:
-    async with world.genhook.services.sessions() as session:
-        rows = await session.exec(select(OutboxEvent).where(OutboxEvent.task_id == task_id))
-        return [
-            e.type
-            for e in rows.all()
-            if e.type in ("task.completed", "task.failed", "task.expired")
-        ]
 
 
 async def run_until(world: Simulated, clock: FakeClock, seconds: float, step: float = 1.0) -> None:
@@ -113,7 +104,7 @@ async def test_callbackless_providers_complete_by_polling(
     assert [t.status for t in tasks] == ["completed"] * 6
     assert all(t.last_source == "poll" for t in tasks)
     for task in tasks:
-        assert await terminal_events(world, task.id) == ["task.completed"]
+        assert await terminal_events(world.genhook.services, task.id) == ["task.completed"]
     endpoints = world.sim.stats.endpoints
     if provider == "apimart":
         assert endpoints["apimart.batch"] > 0
@@ -240,7 +231,7 @@ async def test_a_task_that_never_finishes_expires_with_one_event(
     [task] = await load(world, [task_id])
     assert task.status == "expired"
     assert task.error_code == "deadline_exceeded"
-    assert await terminal_events(world, task_id) == ["task.expired"]
+    assert await terminal_events(world.genhook.services, task_id) == ["task.expired"]
     polls_at_expiry = world.sim.stats.polls(task.provider_task_id or "")
     await run_until(world, fake_clock, 30, step=5)
     assert world.sim.stats.polls(task.provider_task_id or "") == polls_at_expiry  # left alone
@@ -281,7 +272,7 @@ async def test_late_callback_after_poll_completion_emits_one_terminal_event(
         ),
     )
     assert late.json()["status"] == "duplicate"
-    assert await terminal_events(world, task_id) == ["task.completed"]
+    assert await terminal_events(world.genhook.services, task_id) == ["task.completed"]
 
 
 async def test_stuck_tasks_say_why(world: Simulated, fake_clock: FakeClock) -> None:
@@ -345,4 +336,4 @@ async def test_a_failing_last_poll_is_retried_for_the_expire_grace_then_expires(
         await run_until(world, fake_clock, settings.circuit.max_cooldown_seconds + 10, step=5)
         [task] = await load(world, [task_id])
         assert (task.status, task.error_code) == ("expired", "deadline_exceeded")
-        assert await terminal_events(world, task_id) == ["task.expired"]
+        assert await terminal_events(world.genhook.services, task_id) == ["task.expired"]

@@ -7,15 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
 from receiver import clock
 from receiver.lifecycle import Status
 from receiver.settings import Settings
 from receiver.simulator.config import SimulatorConfig
-from storage.models import OutboxEvent, Task
+from storage.models import Task
 from tests.conftest import FakeClock, make_settings
 from tests.support.crash import crash_submit, expire_leases
+from tests.support.events import event_types
 from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
 
 
@@ -32,12 +32,6 @@ async def submit(world: Simulated, provider: str, prompt: str = "a red fox", **p
     )
 
 
-async def event_types(world: Simulated, task_id: str) -> list[str]:
-    async with world.genhook.services.sessions() as session:
-        rows = await session.exec(select(OutboxEvent).where(OutboxEvent.task_id == task_id))
-        return [e.type for e in sorted(rows.all(), key=lambda e: e.seq or 0)]
-
-
 async def test_apimodels_task_completes_by_callback_without_polling(world: Simulated) -> None:
     response = await submit(world, "apimodels")
     assert response.status_code == 201, response.text
@@ -51,7 +45,10 @@ async def test_apimodels_task_completes_by_callback_without_polling(world: Simul
     assert done.last_source == "callback"
     assert done.result_urls and all(u.startswith(world.sim_url) for u in done.result_urls)
     assert world.sim.stats.polls(task["provider_task_id"]) == 0
-    assert await event_types(world, task["id"]) == ["task.submitted", "task.completed"]
+    assert await event_types(world.genhook.services, task["id"]) == [
+        "task.submitted",
+        "task.completed",
+    ]
 
 
 @pytest.mark.parametrize("provider", ["apimall", "apimart"])
@@ -91,7 +88,7 @@ async def test_validation_refusal_records_a_failed_task_and_calls_nobody(world: 
         task = await session.get(Task, problem["task_id"])
     assert task is not None and task.status == "failed"
     assert task.error_code == "invalid_request"
-    assert await event_types(world, task.id) == ["task.failed"]
+    assert await event_types(world.genhook.services, task.id) == ["task.failed"]
 
 
 @pytest.mark.parametrize(
@@ -114,7 +111,7 @@ async def test_provider_refusal_leaves_a_failed_task_with_its_code(
     assert task["status"] == "failed"
     assert task["error"]["code"] == code
     assert task["error"]["message"]  # the provider's own words
-    assert await event_types(world, task["id"]) == ["task.failed"]
+    assert await event_types(world.genhook.services, task["id"]) == ["task.failed"]
     sent = world.sim.stats.statuses[f"{provider}.create"]
     assert sent == {http_status: 1}  # refused once, and not retried
 
@@ -160,7 +157,7 @@ async def test_crash_apimall_is_resubmitted_with_the_same_idempotency_key(
         task = await session.get(Task, task_id)
     assert task is not None and task.status == "pending"
     assert task.provider_task_id == next(iter(world.sim.tasks)).id
-    assert await event_types(world, task_id) == ["task.submitted"]
+    assert await event_types(world.genhook.services, task_id) == ["task.submitted"]
 
 
 async def test_crash_apimart_is_failed_after_its_grace_not_resubmitted(
@@ -185,7 +182,7 @@ async def test_crash_apimart_is_failed_after_its_grace_not_resubmitted(
     assert task.error_code == "create_unconfirmed"
     assert "may still have the job" in (task.error_message or "")
     assert task.anomalies == []
-    assert await event_types(world, task_id) == ["task.failed"]
+    assert await event_types(world.genhook.services, task_id) == ["task.failed"]
 
 
 async def test_crash_apimodels_is_rescued_by_its_callback(world: Simulated) -> None:
@@ -193,7 +190,7 @@ async def test_crash_apimodels_is_rescued_by_its_callback(world: Simulated) -> N
     done = await world.wait_terminal(task_id)
     assert done.status == Status.COMPLETED
     assert done.provider_task_id == next(iter(world.sim.tasks)).id  # learned from the callback
-    assert await event_types(world, task_id) == ["task.completed"]
+    assert await event_types(world.genhook.services, task_id) == ["task.completed"]
 
 
 async def test_reconcile_leaves_live_submissions_alone(world: Simulated) -> None:
@@ -266,7 +263,7 @@ async def test_a_create_answered_5xx_ends_by_its_providers_rule(
     submitter = services.submitter()
     fake_clock.advance(61)
     assert await submitter.reconcile_unconfirmed() == [(apimart["id"], "failed")]
-    assert await event_types(world, apimart["id"]) == ["task.failed"]
+    assert await event_types(world.genhook.services, apimart["id"]) == ["task.failed"]
 
     fake_clock.advance(30 * 60)  # apimodels.app: no callback came by its deadline
     await services.poller(holder="p").poll_once()
@@ -275,7 +272,7 @@ async def test_a_create_answered_5xx_ends_by_its_providers_rule(
     assert task is not None and task.status == "failed"
     assert task.error_code == "create_unconfirmed"
     assert "deadline" in (task.error_message or "")
-    assert await event_types(world, apimodels["id"]) == ["task.failed"]
+    assert await event_types(world.genhook.services, apimodels["id"]) == ["task.failed"]
     assert await submitter.reconcile_unconfirmed() == []
 
 
