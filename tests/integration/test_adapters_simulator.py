@@ -513,6 +513,7 @@ async def test_apimodels_callback_from_the_simulator_parses(env: Env) -> None:
 
 async def test_registry_adapters_all_work_on_one_simulator(env: Env) -> None:
     settings = Settings(
+        _env_file=None,
         apimodels_base_url=env.base_url,
         apimall_base_url=env.base_url,
         apimart_base_url=env.base_url,
