@@ -140,7 +140,7 @@ async def test_track_adopts_a_task_made_elsewhere(runner: CliRunner, world: Simu
 async def test_tasks_filters_by_status_provider_and_limit(
     runner: CliRunner, world: Simulated
 ) -> None:
-    ids = {}
+    ids: dict[str, list[str]] = {}
     for provider, prompt in (("apimall", "ok"), ("apimart", "ok"), ("apimall", "x [sim:blocked]")):
         code, out, err = await invoke(
             runner, "submit", provider, "--model", MODELS[provider], "--prompt", prompt
