@@ -93,18 +93,18 @@ def test_the_first_run_completes_one_task_per_gateway(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
 
-        def finished() -> list[dict[str, object]] | None:
+        def finished() -> list[dict[str, object]]:  # empty until all three completed
             assert script.poll() is None, log.read_text()
             token_file = data / "api-token"
             if not token_file.exists():
-                return None
+                return []
             auth = {"Authorization": f"Bearer {token_file.read_text()}"}
             try:
                 tasks = httpx.get(f"{base}/api/tasks", headers=auth, timeout=2).json()["tasks"]
             except httpx.HTTPError:
-                return None
+                return []
             done = len(tasks) == 3 and all(t["status"] == "completed" for t in tasks)
-            return tasks if done else None
+            return tasks if done else []
 
         tasks = eventually_blocking(finished, within=90, every=0.2, what="the demo's tasks")
         by_provider = {t["provider"]: t["last_source"] for t in tasks}
