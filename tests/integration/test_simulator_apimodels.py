@@ -10,22 +10,17 @@ import asyncio
 import contextlib
 import struct
 import time
-import uuid
 import zlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from receiver.simulator import Simulator, SimulatorConfig, create_simulator_app
+from tests.support.recorder import CallbackRecorder, Hooks
 from tests.support.servers import serve
 from tests.support.waiting import eventually
 
@@ -63,46 +58,10 @@ async def simulator(**config: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Sim
         yield client, app.state.simulator
 
 
-@dataclass
-class Receiver:
-    """A callback endpoint that answers with scripted statuses, then 200."""
-
-    statuses: list[int] = field(default_factory=list)
-    delays: list[float] = field(default_factory=list)
-    calls: list[tuple[float, str | None, bytes]] = field(default_factory=list)
-
-    async def handle(self, request: Request) -> Response:
-        body = await request.body()
-        self.calls.append((time.monotonic(), request.headers.get("content-type"), body))
-        if self.delays:
-            await asyncio.sleep(self.delays.pop(0))
-        return Response(status_code=self.statuses.pop(0) if self.statuses else 200)
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [orjson.loads(body) for _, _, body in self.calls]
-
-
-class Hooks:
-    """One callback server for the module; each test registers its own Receiver."""
-
-    def __init__(self) -> None:
-        self.base = ""
-        self.receivers: dict[str, Receiver] = {}
-
-    async def handle(self, request: Request) -> Response:
-        return await self.receivers[request.path_params["name"]].handle(request)
-
-    def url(self, receiver: Receiver) -> str:
-        name = uuid.uuid4().hex
-        self.receivers[name] = receiver
-        return f"{self.base}/hook/{name}"
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hooks() -> AsyncIterator[Hooks]:
     registry = Hooks()
-    app = Starlette(routes=[Route("/hook/{name}", registry.handle, methods=["POST"])])
-    async with serve(app) as base:
+    async with serve(registry.app()) as base:
         registry.base = base
         yield registry
 
@@ -300,13 +259,13 @@ async def test_status_errors(client: httpx.AsyncClient) -> None:
 
 
 async def test_completed_callback_is_the_documented_body(hooks: Hooks) -> None:
-    receiver = Receiver()
+    receiver = CallbackRecorder()
     hook = hooks.url(receiver)
     async with simulator() as (client, sim):
         request_body = {**TEXT_TO_IMAGE, "n": 2, "callback_url": hook}
         task_id = (await client.post(CREATE, json=request_body)).json()["data"]["taskId"]
         await eventually(lambda: len(receiver.calls) == 1)
-        _, content_type, raw = receiver.calls[0]
+        content_type, raw = receiver.calls[0].content_type, receiver.calls[0].body
         assert content_type == "application/json"
         body = orjson.loads(raw)
         assert (body["code"], body["msg"]) == (200, "success")
@@ -334,7 +293,7 @@ async def test_completed_callback_is_the_documented_body(hooks: Hooks) -> None:
 
 
 async def test_failed_callback_has_null_result_and_the_reason(hooks: Hooks) -> None:
-    receiver = Receiver()
+    receiver = CallbackRecorder()
     hook = hooks.url(receiver)
     async with simulator() as (client, _):
         request_body = {
@@ -354,7 +313,7 @@ async def test_failed_callback_has_null_result_and_the_reason(hooks: Hooks) -> N
 
 
 async def test_callback_retries_with_backoff_until_2xx(hooks: Hooks) -> None:
-    receiver = Receiver(statuses=[500, 503])
+    receiver = CallbackRecorder(statuses=[500, 503])
     hook = hooks.url(receiver)
     async with simulator(time_factor=0.05) as (client, sim):
         body = {
@@ -366,10 +325,10 @@ async def test_callback_retries_with_backoff_until_2xx(hooks: Hooks) -> None:
         await eventually(lambda: len(receiver.calls) == 3)
         await asyncio.sleep(0.2)
         assert len(receiver.calls) == 3
-    times = [at for at, _, _ in receiver.calls]
+    times = [call.monotonic for call in receiver.calls]
     assert times[1] - times[0] >= 0.045  # 1 s x 0.05
     assert times[2] - times[1] >= 0.095  # 2 s x 0.05
-    assert len({raw for _, _, raw in receiver.calls}) == 1  # the same body every time
+    assert len({call.body for call in receiver.calls}) == 1  # the same body every time
     log = [(a.attempt, a.phase, a.outcome, a.status_code) for a in sim.callbacks.attempts]
     assert log == [
         (1, "immediate", "failed", 500),
@@ -379,7 +338,7 @@ async def test_callback_retries_with_backoff_until_2xx(hooks: Hooks) -> None:
 
 
 async def test_callback_moves_to_background_retries_then_delivers(hooks: Hooks) -> None:
-    receiver = Receiver(statuses=[500] * 5)
+    receiver = CallbackRecorder(statuses=[500] * 5)
     config = {"time_factor": 0.02, "callback_background_interval": 5.0}
     hook = hooks.url(receiver)
     async with simulator(**config) as (client, sim):
@@ -395,12 +354,12 @@ async def test_callback_moves_to_background_retries_then_delivers(hooks: Hooks) 
         ("background", "failed"),
         ("background", "delivered"),
     ]
-    gap = receiver.calls[5][0] - receiver.calls[4][0]
+    gap = receiver.calls[5].monotonic - receiver.calls[4].monotonic
     assert gap >= 0.095  # background interval 5 s x 0.02
 
 
 async def test_callback_gives_up_after_the_retry_horizon(hooks: Hooks) -> None:
-    receiver = Receiver(statuses=[500] * 100)
+    receiver = CallbackRecorder(statuses=[500] * 100)
     config = {
         "time_factor": 0.02,
         "callback_background_interval": 4.0,
@@ -426,7 +385,7 @@ async def test_callback_gives_up_after_the_retry_horizon(hooks: Hooks) -> None:
 
 
 async def test_callback_attempt_times_out_and_is_retried(hooks: Hooks) -> None:
-    receiver = Receiver(delays=[0.5])
+    receiver = CallbackRecorder(delays=[0.5])
     config = {"time_factor": 0.02, "callback_timeout": 5.0}  # 100 ms per attempt
     hook = hooks.url(receiver)
     async with simulator(**config) as (client, sim):
@@ -452,7 +411,7 @@ def sender_tasks() -> set[asyncio.Task[Any]]:
 
 
 async def test_shutdown_cancels_pending_deliveries(hooks: Hooks) -> None:
-    receiver = Receiver(statuses=[500] * 100)
+    receiver = CallbackRecorder(statuses=[500] * 100)
     hook = hooks.url(receiver)
     before = sender_tasks()  # the module's shared simulator runs its own sender
     async with simulator(time_factor=1.0) as (client, sim):

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import orjson
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from receiver.simulator import Simulator, SimulatorConfig, create_simulator_app
+from tests.support.recorder import CallbackRecorder
 from tests.support.servers import serve
 from tests.support.waiting import eventually, timed
 
@@ -36,29 +30,12 @@ MODEL = "gemini-3-pro-image-lite"
 LONG_TASK = {"model": "gpt-image-2", "prompt": "x [sim:duration=1000]"}  # pending for 2 s
 
 
-@dataclass
-class Receiver:
-    """Records every callback: arrival time (epoch seconds) and parsed body."""
-
-    calls: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-
-    async def handle(self, request: Request) -> Response:
-        self.calls.append((time.time(), orjson.loads(await request.body())))
-        return Response(status_code=204)
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/hook", self.handle, methods=["POST"])])
-
-    def task_ids(self) -> list[str]:
-        return [body["data"]["taskId"] for _, body in self.calls]
-
-
 @contextlib.asynccontextmanager
 async def with_callbacks(
     **config: Any,
-) -> AsyncIterator[tuple[httpx.AsyncClient, Simulator, Receiver, str]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, Simulator, CallbackRecorder, str]]:
     """A fresh simulator plus a receiver; yields (client, simulator, receiver, hook URL)."""
-    receiver = Receiver()
+    receiver = CallbackRecorder()
     app = create_simulator_app(BASELINE.updated(config))
     async with (
         serve(receiver.app()) as hook_base,
@@ -110,7 +87,7 @@ async def test_duplicated_callbacks_are_identical_copies() -> None:
         await asyncio.sleep(0.1)
         log = (await client.get("/_sim/callbacks")).json()["attempts"]
     assert len(receiver.calls) == 3
-    bodies = [body for _, body in receiver.calls]
+    bodies = receiver.bodies()
     assert bodies[0] == bodies[1] == bodies[2]
     assert bodies[0]["data"]["taskId"] == task_id
     assert sorted(entry["copy"] for entry in log) == [0, 1, 2]
@@ -122,8 +99,8 @@ async def test_delayed_callbacks_arrive_after_the_delay() -> None:
     async with with_callbacks(**config) as (client, _, receiver, hook):
         await submit_apimodels(client, "x [sim:duration=1]", hook)
         await eventually(lambda: len(receiver.calls) == 1)
-    arrived, body = receiver.calls[0]
-    late = arrived - body["data"]["completeTime"] / 1000
+    (call,) = receiver.calls
+    late = call.at - call.json()["data"]["completeTime"] / 1000
     assert 0.19 <= late < 1.0
 
 
@@ -145,7 +122,7 @@ async def test_failure_rate_reaches_callbacks() -> None:
         await submit_apimodels(client, "x [sim:duration=1]", hook)
         await submit_apimodels(client, "x [sim:duration=1] [sim:succeed]", hook)
         await eventually(lambda: len(receiver.calls) == 2)
-    states = sorted(body["data"]["state"] for _, body in receiver.calls)
+    states = sorted(body["data"]["state"] for body in receiver.bodies())
     assert states == ["completed", "failed"]
 
 
