@@ -85,6 +85,7 @@ class S3AssetStore:
             # Path-style addressing (http://host/bucket/key): what MinIO, SeaweedFS
             # and most S3-compatible servers expect; AWS accepts it too.
             config.update(endpoint=endpoint, virtual_hosted_style_request="false")
+        self._keyed = access_key_id is not None and secret_access_key is not None
         if access_key_id is not None and secret_access_key is not None:
             config.update(access_key_id=access_key_id, secret_access_key=secret_access_key)
         self._s3 = S3Store(
@@ -191,9 +192,14 @@ class S3AssetStore:
             with contextlib.suppress(StopAsyncIteration):
                 await anext(listing)
         except Exception as exc:
+            credentials = (
+                "GENHOOK_ASSETS_S3_ACCESS_KEY_ID"
+                if self._keyed
+                else "credentials: none set, so the AWS chain was asked"
+            )
             raise ConfigurationError(
-                f"the asset store {self} cannot be used (GENHOOK_ASSETS_STORE, "
-                f"GENHOOK_ASSETS_S3_ENDPOINT and credentials): {_first_line(exc)}"
+                f"the asset store {self} cannot be used (check GENHOOK_ASSETS_STORE, "
+                f"GENHOOK_ASSETS_S3_ENDPOINT, {credentials}): {_first_line(exc)}"
             ) from exc
 
     def _unavailable(self, doing: str, exc: Exception) -> AssetStoreUnavailableError:
