@@ -226,6 +226,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await engine.dispose()
 
 
+async def check_asset_store(settings: Settings) -> None:
+    """The asset store's start-up probe on its own (``genhook serve`` runs it before
+    the server starts, so a bad bucket is one clear line, not a lifespan traceback)."""
+    await build_asset_store(settings).check()
+
+
 def build_asset_store(settings: Settings) -> AssetStore:
     """The local disk (embedded default), or the S3 bucket of ``GENHOOK_ASSETS_STORE``
     (downloads are staged in the assets dir, which then need not be shared)."""

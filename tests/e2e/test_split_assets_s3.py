@@ -128,7 +128,7 @@ async def callback(client: httpx.AsyncClient, image_url: str) -> str:
     return str(created["task_id"])
 
 
-def test_a_worker_with_an_unusable_store_refuses_to_start(
+def test_a_process_with_an_unusable_store_refuses_to_start(
     tmp_path: Path, s3_server: S3Server
 ) -> None:
     env = env_for(
@@ -137,13 +137,14 @@ def test_a_worker_with_an_unusable_store_refuses_to_start(
         free_port(),
         s3_server.env("s3://no-such-bucket-anywhere"),
     )
-    done = subprocess.run(
-        [GENHOOK, "worker"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode != 0
-    assert "the asset store s3://no-such-bucket-anywhere" in done.stderr
-    assert "NoSuchBucket" in done.stderr
-    assert "Traceback" not in done.stderr
+    for command in ("worker", "serve"):
+        done = subprocess.run(
+            [GENHOOK, command], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode != 0
+        assert "the asset store s3://no-such-bucket-anywhere" in done.stderr
+        assert "NoSuchBucket" in done.stderr
+        assert "Traceback" not in done.stderr
 
     bad = {**env, "GENHOOK_ASSETS_STORE": "https://bucket.example/x"}
     for command in ("worker", "serve"):
