@@ -18,6 +18,8 @@ whoever holds the URL until it expires.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -54,13 +56,31 @@ async def get_asset(request: Request) -> Response:
     path = store.local_file(key)
     if path is not None:
         return FileResponse(path, media_type=media_type_of(key), headers=CACHE_HEADERS)
-    if not await store.exists(key):
-        return error(404, "asset_not_found", "no such asset")
-    presigned = await store.presigned_url(key)
+    presigned = await store.presigned_url(key)  # signed locally, whether or not it exists
     if presigned is not None:
+        if not await store.exists(key):
+            return error(404, "asset_not_found", "no such asset")
         # The URL is short-lived and a bearer of the image: not worth caching anywhere.
         return RedirectResponse(presigned, status_code=307, headers=REDIRECT_HEADERS)
-    return StreamingResponse(store.read(key), media_type=media_type_of(key), headers=CACHE_HEADERS)
+    # The first chunk before the answer: a missing object is a 404 and an unreachable
+    # store a 503 (AssetStoreUnavailableError), both before any header is sent, in one
+    # request to the store rather than a lookup and then a read.
+    chunks = store.read(key)
+    try:
+        first = await anext(chunks)
+    except FileNotFoundError:
+        return error(404, "asset_not_found", "no such asset")
+    except StopAsyncIteration:
+        first = b""
+    return StreamingResponse(
+        _then(first, chunks), media_type=media_type_of(key), headers=CACHE_HEADERS
+    )
+
+
+async def _then(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 routes = [Route("/assets/{task_id}/{name}", get_asset, methods=["GET"])]
