@@ -562,7 +562,7 @@ def describe_invalid(exc: ValidationError) -> str:
     name (``GENHOOK_ASSETS_STORE: must be s3://bucket...``), without pydantic's noise."""
     lines = []
     for problem in exc.errors():
-        names = [str(part) for part in problem["loc"]]
+        names = [part for part in problem["loc"] if isinstance(part, str)]  # no list index
         variable = "GENHOOK_" + "_".join(names).upper() if names else "settings"
         if len(names) == 1 and names[0] in Settings.SECTIONS:
             variable += "_*"

@@ -71,6 +71,9 @@ def test_a_refusal_names_each_variable_once_in_one_line() -> None:
         "not '127.0.0.1:9000'"
     )
     assert "GENHOOK_PUBLIC_URL: must start with http" in refusal(public_url="ftp://x")
+    assert refusal(apimart_poll_first=(1, "x")).startswith(
+        "invalid settings: GENHOOK_APIMART_POLL_FIRST: "
+    )
 
 
 def test_credentials_come_in_pairs() -> None:
