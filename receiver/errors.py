@@ -38,6 +38,7 @@ Hierarchy::
     │   ├── AssetRefusedError         final: not an image we keep
     │   │   └── NotAnImageError
     │   └── AssetFetchFailedError     worth retrying
+    │       └── AssetStoreUnavailableError  the asset store (S3) did not answer or refused
     ├── ApiError                      the Python client got an error answer (receiver.client)
     │   ├── ApiRequestError           400/409/413/422: refused as sent (field, code)
     │   │   └── ConflictError         409: already tracked, key reused, not settleable
@@ -68,6 +69,7 @@ __all__ = [
     "AssetError",
     "AssetFetchFailedError",
     "AssetRefusedError",
+    "AssetStoreUnavailableError",
     "BodyTimeoutError",
     "BodyTooLargeError",
     "ClientGoneError",
@@ -346,6 +348,15 @@ class NotAnImageError(AssetRefusedError):
 
 class AssetFetchFailedError(AssetError):
     """The download failed in a way a later attempt may not (network, 5xx, 429...)."""
+
+
+class AssetStoreUnavailableError(AssetFetchFailedError):
+    """The asset store (an S3 bucket) did not answer, or refused a request: an image
+    being mirrored is retried on its schedule, ``/assets`` answers 503. At start-up the
+    same failure is a :class:`ConfigurationError` (a store that cannot be used)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("asset_store_unavailable", message)
 
 
 class ApiError(GenhookError):

@@ -155,6 +155,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         raise DatabaseSetupError(str(exc)) from exc
     try:
         await _check_schema(engine)
+        asset_store = build_asset_store(settings)
+        await asset_store.check()  # a store that cannot be used stops the start, named
         wakeups = Wakeups()
         peers = LocalPeers(Path(engine.url.database or "")) if is_sqlite(engine) else None
 
@@ -207,7 +209,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                         CallbackTokens(load_service_secret(settings)), settings.resolved_public_url
                     ),
                     ingestor=ingestor,
-                    asset_store=LocalAssetStore(settings.resolved_assets_dir),
+                    asset_store=asset_store,
                     subscribers=Subscribers(sessions, settings.delivery),
                     deliveries=Deliveries(sessions),
                     stream=stream,
@@ -222,6 +224,22 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     await thread.aclose()
     finally:
         await engine.dispose()
+
+
+async def check_asset_store(settings: Settings) -> None:
+    """The asset store's start-up probe on its own (``genhook serve`` runs it before
+    the server starts, so a bad bucket is one clear line, not a lifespan traceback)."""
+    await build_asset_store(settings).check()
+
+
+def build_asset_store(settings: Settings) -> AssetStore:
+    """The local disk (embedded default), or the S3 bucket of ``GENHOOK_ASSETS_STORE``
+    (downloads are staged in the assets dir, which then need not be shared)."""
+    if settings.assets.s3_location is None:
+        return LocalAssetStore(settings.resolved_assets_dir)
+    from receiver.assets.s3 import S3AssetStore  # obstore loads only where it is used
+
+    return S3AssetStore.from_settings(settings.assets, settings.resolved_assets_dir / ".staging")
 
 
 @contextlib.asynccontextmanager

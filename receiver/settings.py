@@ -18,10 +18,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from receiver.access import DEFAULT_DATA_DIR, DEFAULT_PORT
+from receiver.assets.location import S3Location, parse_store_url
 from receiver.cadence import Cadence
 
 ProviderName = Literal["apimodels", "apimall", "apimart"]
@@ -230,7 +239,38 @@ class AssetsSettings(Section):
         default=True, description="download completed tasks' result images into the asset store"
     )
     dir: Path | None = Field(
-        default=None, description="where mirrored images are stored; default: data_dir/assets"
+        default=None,
+        description="where mirrored images are stored (with an S3 store: where downloads are "
+        "staged before upload); default: data_dir/assets",
+    )
+    store: str | None = Field(
+        default=None,
+        description="where mirrored images are kept: unset for the local disk (`dir`), or "
+        "`s3://bucket/prefix` for an S3-compatible bucket every process can reach",
+    )
+    s3_endpoint: str | None = Field(
+        default=None,
+        description="the S3 server's URL (MinIO, SeaweedFS, R2...); unset: AWS for the region",
+    )
+    s3_region: str = Field(default="us-east-1", min_length=1, description="the bucket's region")
+    s3_access_key_id: str | None = Field(
+        default=None,
+        description="S3 credentials; unset: the standard AWS chain (AWS_ACCESS_KEY_ID..., "
+        "web identity, instance metadata)",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="the secret that goes with `s3_access_key_id`"
+    )
+    s3_serve: Literal["stream", "redirect"] = Field(
+        default="stream",
+        description="/assets on an S3 store: stream the object through genhook, or redirect "
+        "to a presigned URL of the S3 server",
+    )
+    s3_redirect_seconds: int = Field(
+        default=300, gt=0, le=7 * 24 * 3600, description="how long a presigned URL is valid"
+    )
+    s3_timeout_seconds: float = Field(
+        default=30, gt=0, description="most time one S3 request may take (connect: 5 s at most)"
     )
     max_bytes: int = Field(
         default=50 * 1024 * 1024, gt=0, description="largest result image kept (bytes)"
@@ -260,6 +300,37 @@ class AssetsSettings(Section):
     )
     batch_size: int = Field(default=16, gt=0, description="images claimed per pass")
     concurrency: int = Field(default=4, gt=0, description="parallel downloads per pass")
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parse_store_url(value)  # ValueError says what is wrong
+        return value
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")) or value.endswith("://"):
+            raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _credentials_in_pairs(self) -> AssetsSettings:
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError(
+                "set both GENHOOK_ASSETS_S3_ACCESS_KEY_ID and GENHOOK_ASSETS_S3_SECRET_ACCESS_KEY, "
+                "or neither (then the standard AWS credential chain is used)"
+            )
+        return self
+
+    @property
+    def s3_location(self) -> S3Location | None:
+        """The bucket and prefix of an S3 store; None for the local disk."""
+        return parse_store_url(self.store) if self.store else None
 
 
 class MetricsSettings(Section):
@@ -484,3 +555,17 @@ def fold_flat_names(data: dict[str, Any]) -> dict[str, Any]:
             current = current.model_dump()
         folded[section] = {**(current or {}), **flat}
     return folded
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """A settings error as a person reads it: each refused value under its environment
+    name (``GENHOOK_ASSETS_STORE: must be s3://bucket...``), without pydantic's noise."""
+    lines = []
+    for problem in exc.errors():
+        names = [part for part in problem["loc"] if isinstance(part, str)]  # no list index
+        variable = "GENHOOK_" + "_".join(names).upper() if names else "settings"
+        if len(names) == 1 and names[0] in Settings.SECTIONS:
+            variable += "_*"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{variable}: {message}")
+    return "invalid settings: " + "; ".join(lines)

@@ -13,6 +13,7 @@ from receiver.settings import Settings
 from tests.support import database
 from tests.support.cdn import Cdn, running_cdn
 from tests.support.harness import Harness, running_genhook
+from tests.support.s3 import S3Server, running_s3
 
 TEST_SECRET = "test-secret-0123456789abcdef"
 
@@ -25,6 +26,14 @@ def postgres_url() -> Iterator[str]:
     test_url = database.create_postgres_database(admin_url)
     yield test_url
     database.drop_postgres_database(admin_url, test_url)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One real S3 server on loopback for the session (``tests.support.s3``); each test
+    makes its own bucket."""
+    with running_s3(tmp_path_factory.mktemp("s3")) as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

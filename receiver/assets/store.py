@@ -3,9 +3,10 @@
 The mirror downloads into a *staging* file on local disk (so it can hash, measure
 and sniff the bytes before deciding to keep them), then hands the finished file to
 the store under a key ``<task id>/<n>.<ext>``. A store only has to take a finished
-file, say whether a key exists, and give it back: an S3-compatible store fits the
-same :class:`AssetStore` (``put`` uploads, ``local_file`` returns None and the
-assets route streams ``read`` instead of sending a file).
+file, say whether a key exists, and give it back: the S3-compatible store
+(:mod:`receiver.assets.s3`) fits the same :class:`AssetStore` (``put`` uploads,
+``local_file`` returns None and the assets route streams ``read`` instead of sending
+a file, or redirects to ``presigned_url``). ``check`` is the start-up probe.
 
 Keys are built by genhook from a task id and an index, never from a URL or a
 request; :func:`validate_key` still checks every key it is given, because the
@@ -73,6 +74,14 @@ class AssetStore(Protocol):
         """The object's bytes in chunks; ``FileNotFoundError`` if there is none."""
         ...
 
+    async def presigned_url(self, key: str) -> str | None:
+        """A short-lived URL elsewhere to redirect ``/assets`` to; None to serve here."""
+        ...
+
+    async def check(self) -> None:
+        """Refuse to start (``ConfigurationError``) if the store cannot be used."""
+        ...
+
 
 class LocalAssetStore:
     """Files under ``root`` (default ``<data dir>/assets``): ``root/<task id>/<n>.<ext>``.
@@ -111,6 +120,13 @@ class LocalAssetStore:
                 yield chunk
         finally:
             handle.close()
+
+    async def presigned_url(self, key: str) -> str | None:
+        return None  # files are sent by the assets route itself
+
+    async def check(self) -> None:
+        """Nothing to probe: the directory is made on the first write, and a disk that
+        cannot take it fails that image, which is retried."""
 
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)

@@ -118,9 +118,14 @@ def talking() -> Iterator[Genhook]:
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with the command-line overrides that were given
     (for the commands that run locally)."""
-    from receiver.settings import Settings
+    from pydantic import ValidationError
 
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    from receiver.settings import Settings, describe_invalid
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:  # a setting that cannot work: say which, no traceback
+        raise fail(describe_invalid(exc)) from None
 
 
 def run_locally(work: Callable[[Services], Awaitable[T]], settings: Settings | None = None) -> T:

@@ -46,6 +46,8 @@ def serve(
     import uvicorn
 
     from receiver.app import create_app, server_options
+    from receiver.errors import GenhookError
+    from receiver.services import check_asset_store
     from receiver.tokens import load_api_token
 
     settings = load_settings(host=host, port=port, run_background=background)
@@ -54,6 +56,10 @@ def serve(
     settings = settings.updated(api_token=token)
     for line in startup_lines(settings, generated=generated):
         announce(settings, line)
+    try:  # refused here in one line, rather than by a traceback from the app's start
+        asyncio.run(check_asset_store(settings))
+    except GenhookError as exc:
+        refuse(settings, str(exc), 1)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -48,6 +48,7 @@ STATUS: dict[type[errors.GenhookError], int] = {
     errors.TargetRefusedError: 422,
     errors.InvalidSubscriberError: 422,
     errors.DatabaseUnavailableError: 503,
+    errors.AssetStoreUnavailableError: 503,
 }
 DATABASE_FAILURES = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
 

@@ -8,7 +8,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from scripts.benchmarks import end_to_end, ingest, poller_claim
+from scripts.benchmarks import assets_s3, end_to_end, ingest, poller_claim
 
 SECTIONS = {
     "ingest": ingest.run,
@@ -16,6 +16,7 @@ SECTIONS = {
     "sse": end_to_end.run_streams,
     "poller": poller_claim.run,
     "kill-check": ingest.run_kill_check,
+    "assets": assets_s3.run,
 }
 DEFAULT = ("ingest", "e2e", "sse", "poller")
 

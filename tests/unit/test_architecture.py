@@ -25,6 +25,7 @@ PURE = (
     "receiver.delivery.schedule",
     "receiver.assets.schedule",
     "receiver.assets.imageinfo",
+    "receiver.assets.location",
     "receiver.providers.retry",
     "receiver.resources",
     "receiver.params",
