@@ -203,12 +203,13 @@ def test_db_upgrade_migrates_a_fresh_database_and_is_idempotent(tmp_path: Path) 
     assert version
 
 
-def test_serve_without_background_leaves_the_jobs_to_a_worker(
-    tmp_path: Path, database_url: str
-) -> None:
+def test_serve_without_background_leaves_the_jobs_to_a_worker(tmp_path: Path) -> None:
+    """The Procfile split. The engine does not matter to which process runs the jobs
+    (both engines run web and worker processes in tests/e2e/test_wakeups_across_processes),
+    so this runs once, on SQLite: two process starts are the cost."""
     env = genhook_env(
         tmp_path / "data",
-        database_url,
+        f"sqlite+aiosqlite:///{tmp_path / 'split.db'}",
         free_port(),
         GENHOOK_API_TOKEN="cli-test-token",
         GENHOOK_SECRET="cli-test-secret-0123456789",

@@ -52,7 +52,7 @@ async def test_pollers_in_separate_processes_each_claim_their_own_tasks(
                 update(Task).values(next_poll_at=clock.utcnow() - timedelta(seconds=1))
             )
         world.sim.reset()
-        world.sim.configure(slow_response=1.0)  # every status answer takes a second
+        world.sim.configure(slow_response=0.5)  # every status answer takes half a second
 
         env = genhook_env(
             tmp_path / "data",
