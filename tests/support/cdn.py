@@ -34,7 +34,7 @@ class Cdn:
     url: str
     hits: Counter[str] = field(default_factory=Counter)
     healthy: bool = False
-    hang_seconds: float = 3.0
+    hang_seconds: float = 1.0
 
 
 def _app(cdn: Cdn) -> Starlette:
