@@ -11,6 +11,7 @@ import pytest
 
 from receiver.settings import Settings
 from tests.support import database
+from tests.support.cdn import Cdn, running_cdn
 from tests.support.harness import Harness, running_genhook
 from tests.support.s3 import S3Server, running_s3
 
@@ -89,3 +90,10 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 async def genhook(settings: Settings) -> AsyncIterator[Harness]:
     async with running_genhook(settings) as harness:
         yield harness
+
+
+@pytest.fixture
+async def cdn() -> AsyncIterator[Cdn]:
+    """A misbehaving result-image host on loopback (``tests.support.cdn``)."""
+    async with running_cdn() as running:
+        yield running

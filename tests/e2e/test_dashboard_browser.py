@@ -19,6 +19,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from receiver.simulator.config import SimulatorConfig
 from tests.conftest import make_settings
+from tests.support.simulated import MODELS as GATEWAY_MODELS
 from tests.support.simulated import SIM_KEY, Simulated, simulated_genhook
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,7 +76,7 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-MODELS = {"apimodels": "gemini-3-pro-image-lite", "apimall": "nano-banana"}
+MODELS = {p: GATEWAY_MODELS[p] for p in ("apimodels", "apimall")}
 
 
 async def submit(

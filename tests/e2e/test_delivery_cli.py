@@ -27,20 +27,18 @@ from receiver.cli.main import app
 from receiver.cli.watch import EXIT_TIMED_OUT, exit_code
 from receiver.lifecycle import EventType
 from tests.conftest import make_settings
-from tests.support.delivery import deliveries, emit, eventually, make_task
+from tests.support.delivery import deliveries, emit, make_task
 from tests.support.downstream import Reply, always, downstream
 from tests.support.harness import Harness, running_genhook
-from tests.support.process import run_cli
+from tests.support.process import client_env, run_cli
 from tests.support.simulated import MODELS, simulated_genhook
+from tests.support.waiting import eventually
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def cli_env(harness: Harness) -> dict[str, str]:
-    """Another shell: where the server is and its token, nothing else of genhook's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GENHOOK_")}
-    env.update(GENHOOK_URL=harness.base_url, GENHOOK_API_TOKEN=harness.token)
-    return env
+    return client_env(harness.base_url, harness.token)
 
 
 async def test_subscribe_submit_wait_receive_and_watch(tmp_path: Path, database_url: str) -> None:
@@ -124,7 +122,8 @@ async def test_subscribe_submit_wait_receive_and_watch(tmp_path: Path, database_
         assert f"genhook tasks settle {lost['id']} --failed" in " ".join(err.split())
 
         # --stuck shows it with its reason, whole, on its own line
-        code, out, _ = await cli("tasks", "--stuck")
+        code, out, err = await cli("tasks", "--stuck")
+        assert code == 0, err
         (row,) = [line for line in out.splitlines() if lost["id"] in line]
         assert "submission unconfirmed: " in row  # (the reconciler may have flagged it)
 
@@ -181,7 +180,8 @@ async def test_subscriber_commands(runner: CliRunner) -> None:
         assert code == 1, args
         assert words in " ".join(err.split()), err
 
-    code, out, _ = await invoke(runner, "subscribers", "list", "--json")
+    code, out, err = await invoke(runner, "subscribers", "list", "--json")
+    assert code == 0, err
     (listed,) = [json.loads(line) for line in out.splitlines()]
     assert listed["id"] == sub["id"] and "secret" not in listed
 
@@ -189,16 +189,19 @@ async def test_subscriber_commands(runner: CliRunner) -> None:
     assert code == 0, err
     disabled = json.loads(out)  # JSON, like its siblings (issue 14; it used to print text)
     assert (disabled["active"], disabled["dead_lettered"]) == (False, 0)
-    code, out, _ = await invoke(runner, "subscribers", "show", sub["id"])
+    code, out, err = await invoke(runner, "subscribers", "show", sub["id"])
+    assert code == 0, err
     assert json.loads(out)["disabled_reason"] == "moving"
-    code, out, _ = await invoke(runner, "subscribers", "enable", sub["id"])
-    assert code == 0 and json.loads(out)["active"] is True
-    code, out, _ = await invoke(runner, "subscribers", "rotate", sub["id"])
+    code, out, err = await invoke(runner, "subscribers", "enable", sub["id"])
+    assert code == 0, err
+    assert json.loads(out)["active"] is True
+    code, out, err = await invoke(runner, "subscribers", "rotate", sub["id"])
+    assert code == 0, err
     rotated = json.loads(out)
     assert rotated["secret"] != secret and rotated["active"] is True
 
-    code, _, _ = await invoke(runner, "subscribers", "remove", sub["id"])
-    assert code == 0
+    code, _, err = await invoke(runner, "subscribers", "remove", sub["id"])
+    assert code == 0, err
     code, _, err = await invoke(runner, "subscribers", "remove", sub["id"])
     assert code == 5 and "no subscriber" in err  # not found: 5 on every command (issue 14)
 
@@ -207,6 +210,7 @@ async def test_deliveries_list_and_replay_commands(runner: CliRunner, served: Ha
     services = served.services
     async with downstream(always(Reply(503))) as receiver:
         code, out, err = await invoke(runner, "subscribers", "add", receiver.url())
+        assert code == 0, err
         sub_id = json.loads(out)["id"]
         event_id = await emit(services, await make_task(services))
         dispatcher = services.dispatcher(holder="cli-test", rng=random.Random(0))
@@ -216,7 +220,8 @@ async def test_deliveries_list_and_replay_commands(runner: CliRunner, served: Ha
         assert code == 0, err
         (row,) = [json.loads(line) for line in out.splitlines()]
         assert row["event_id"] == event_id and row["last_error"].startswith("HTTP 503")
-        code, out, _ = await invoke(runner, "deliveries", "show", str(row["id"]))
+        code, out, err = await invoke(runner, "deliveries", "show", str(row["id"]))
+        assert code == 0, err
         assert [a["status_code"] for a in json.loads(out)["attempts"]] == [503]
 
         code, _, err = await invoke(
@@ -230,7 +235,8 @@ async def test_deliveries_list_and_replay_commands(runner: CliRunner, served: Ha
         assert code == 0 and "re-queued 1" in err
         await dispatcher.dispatch_once()
         assert [d.status for d in await deliveries(services)] == ["succeeded"]
-        code, out, _ = await invoke(runner, "deliveries", "list", "--dead", "--json")
+        code, out, err = await invoke(runner, "deliveries", "list", "--dead", "--json")
+        assert code == 0, err
         assert out.strip() == ""
 
 
@@ -266,11 +272,11 @@ async def test_watch_follows_live_and_exits_by_outcome(runner: CliRunner, served
 
     # the command: exit codes by outcome
     code, out, _ = await invoke(runner, "watch", task_id)
-    assert code == 1
+    assert code == 1  # failed
     assert out.splitlines()[0].split() == ["now", task_id, "failed"]
     assert "error: content_policy: refused" in out
     code, _, err = await invoke(runner, "watch", "tsk_nope")
     assert code == 5 and "no task with id 'tsk_nope'" in err  # 5: not found (issue 14)
     still = await make_task(services)
     code, _, _ = await invoke(runner, "watch", still, "--timeout", "0.2")
-    assert code == EXIT_TIMED_OUT
+    assert code == EXIT_TIMED_OUT == 3

@@ -24,9 +24,9 @@ import httpx
 
 from tests.fixtures.apimodels import callback_body
 from tests.support.cdn import PNG, running_cdn
-from tests.support.delivery import eventually
 from tests.support.process import GENHOOK, free_port, genhook_env, genhook_server
 from tests.support.s3 import S3Server
+from tests.support.waiting import eventually
 
 TOKEN = "split-s3-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

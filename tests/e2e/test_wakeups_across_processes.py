@@ -28,10 +28,10 @@ from sqlalchemy.engine import make_url
 from tests.fixtures.apimodels import callback_body
 from tests.support import database
 from tests.support.cdn import Cdn, running_cdn
-from tests.support.delivery import eventually
 from tests.support.downstream import Downstream, downstream
 from tests.support.process import GENHOOK, free_port, genhook_env, genhook_server
 from tests.support.sse import Message, messages
+from tests.support.waiting import eventually
 
 HOUR = "3600"
 TOKEN = "wake-test-token"

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ from receiver.providers.retry import RetryPolicy
 from receiver.settings import Settings
 from receiver.simulator import Simulator, SimulatorConfig, create_simulator_app
 from tests.support.servers import serve
+from tests.support.waiting import eventually, timed
 
 KEY = "sim-key"
 BASELINE = SimulatorConfig(api_key=KEY, time_factor=0.01, seed=11)
@@ -316,19 +317,12 @@ async def test_apimart_prompt_limit_is_checked_locally(env: Env) -> None:
 async def when(condition: Callable[[], bool], then: Callable[[], Any]) -> None:
     """Once ``condition`` holds (the simulator's counters live in another task of this
     loop, so there is nothing to wait on but time), call ``then``, e.g. lift a fault."""
-    while not condition():  # noqa: ASYNC110
-        await asyncio.sleep(0.005)
+    await eventually(condition, within=30, every=0.005)
     then()
 
 
 def answered(env: Env, endpoint: str, status: int) -> Callable[[], bool]:
     return lambda: env.statuses(endpoint).get(status, 0) >= 1
-
-
-async def timed(operation: Awaitable[Any]) -> tuple[Any, float]:
-    started = time.monotonic()
-    value = await operation
-    return value, time.monotonic() - started
 
 
 @pytest.mark.parametrize("cls", ALL)
@@ -519,6 +513,7 @@ async def test_apimodels_callback_from_the_simulator_parses(env: Env) -> None:
 
 async def test_registry_adapters_all_work_on_one_simulator(env: Env) -> None:
     settings = Settings(
+        _env_file=None,
         apimodels_base_url=env.base_url,
         apimall_base_url=env.base_url,
         apimart_base_url=env.base_url,

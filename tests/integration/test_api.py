@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
-import httpx
-import pytest
-
 from receiver.access import API_TOKEN_FILE
-from receiver.web.auth import AdminAuthMiddleware
-from receiver.web.http import JSONResponse
+from receiver.web.openapi import route_operations
 from tests.conftest import make_settings
 from tests.fixtures.apimodels import DOC_CALLBACK, callback_body
+from tests.support.callbacks import new_callback_path, post_callback
 from tests.support.harness import Harness, running_genhook
 
 
@@ -93,8 +91,7 @@ async def test_api_token_is_required_when_set(tmp_path: Path, database_url: str)
         assert wrong.status_code == 401
         ok = await anonymous.get("/api/tasks", headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 200
-        # health needs no token, and callbacks carry their own credential
-        assert (await anonymous.get("/healthz")).status_code == 200
+        assert (await anonymous.get("/healthz")).status_code == 200  # health needs none
         assert not (settings.data_dir / API_TOKEN_FILE).exists()  # nothing generated
 
 
@@ -116,20 +113,65 @@ async def test_without_a_configured_token_one_is_generated_and_loopback_needs_it
         assert genhook.token == first
 
 
-async def test_the_middleware_refuses_every_client_without_the_token() -> None:
-    async def inner(scope, receive, send):
-        await JSONResponse({"ok": True})(scope, receive, send)
+def _filled(path: str) -> str:
+    """A concrete path for a route template: every parameter named ``x``."""
+    return re.sub(r"\{[^}]+\}", "x", path)
 
-    app = AdminAuthMiddleware(inner, api_token="t0ken")
-    for client_host in ("127.0.0.1", "::1", "203.0.113.9"):
-        transport = httpx.ASGITransport(app=app, client=(client_host, 1234))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            assert (await client.get("/api/tasks")).status_code == 401, client_host
-            authorised = await client.get("/api/tasks", headers={"Authorization": "Bearer t0ken"})
-            assert authorised.status_code == 200
-            assert (await client.get("/callbacks/apimodels/x")).status_code == 200
-    with pytest.raises(ValueError, match="needs a token"):
-        AdminAuthMiddleware(inner, api_token="")
+
+async def test_every_route_of_the_real_app_wants_the_token_unless_declared_public(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The real application's route table, not a stub around the middleware: a route
+    that is not declared ``public`` answers 401 to a client without the token (from
+    loopback too, and whatever the client claims to forward for), and a dashboard page
+    load goes to the login form. A new route the guard does not cover fails here."""
+    settings = make_settings(tmp_path, database_url, api_token="s3cret-token")
+    async with running_genhook(settings) as genhook, genhook.anonymous() as anonymous:
+        table = list(route_operations(genhook.app.routes))
+        assert len(table) > 25  # the whole table, as the OpenAPI document lists it
+        guarded = 0
+        for method, template, _, op in table:
+            assert op is not None, f"{method} {template} declares no operation"
+            path = _filled(template)
+            for headers in ({}, {"X-Forwarded-For": "127.0.0.1"}):
+                async with anonymous.stream(method, path, headers=headers) as response:
+                    status = response.status_code
+                    challenge = response.headers.get("www-authenticate", "")
+                if op.public:  # its own answer (a bad URL token is a 401 too), not the guard's
+                    assert not challenge, (method, template)
+                    continue
+                assert (status, challenge) == (401, 'Bearer realm="genhook"'), (method, template)
+            if op.public:
+                continue
+            guarded += 1
+            async with genhook.client.stream(method, path) as response:
+                assert response.status_code != 401, (method, template)  # the token opens it
+            if method == "GET" and not template.startswith(("/api/", "/assets/")):
+                page = await anonymous.get(path, headers={"Accept": "text/html"})
+                assert page.status_code == 303, template
+                assert page.headers["location"].startswith("/login?next=")
+        assert guarded > 20
+
+
+async def test_callbacks_need_no_admin_token_when_one_is_set(
+    tmp_path: Path, database_url: str
+) -> None:
+    """``GENHOOK_API_TOKEN`` set is the only configuration that can bind a public
+    address: a provider (which never has the admin token) must still be able to call
+    back, and the admin token must not stand in for a bad URL token."""
+    settings = make_settings(tmp_path, database_url, api_token="s3cret-token")
+    async with running_genhook(settings) as genhook, genhook.anonymous() as provider:
+        task_id, path = await new_callback_path(genhook)
+        response = await post_callback(genhook, path, DOC_CALLBACK, client=provider)
+        assert response.status_code == 200
+        assert response.json() == {"status": "applied", "task_id": task_id}
+        task = (await genhook.client.get(f"/api/tasks/{task_id}")).json()
+        assert task["status"] == "completed" and task["last_source"] == "callback"
+
+        forged = path.rsplit(".", 1)[0] + ".forgedmacforgedmac"
+        refused = await genhook.client.post(forged, content=DOC_CALLBACK)  # admin token sent
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "invalid_token"
 
 
 async def test_admin_bodies_over_the_limit_are_refused_with_413(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,10 +26,11 @@ from receiver.settings import Settings
 from receiver.simulator.config import SimulatorConfig
 from receiver.simulator.images import png_dimensions
 from receiver.submit import SubmitRequest
-from storage.models import Asset, OutboxEvent, Task
+from storage.models import Asset, Task
 from tests.conftest import FakeClock, make_settings
-from tests.fixtures.apimodels import callback_body
-from tests.support.cdn import PNG, Cdn, running_cdn
+from tests.support.callbacks import completed_receiver_task
+from tests.support.cdn import PNG, Cdn
+from tests.support.events import event_types
 from tests.support.harness import Harness, running_genhook
 from tests.support.simulated import SIM_KEY, Simulated, simulated_genhook
 
@@ -88,14 +88,6 @@ async def assets_of(harness: Harness, task_id: str) -> list[Asset]:
             select(Asset).where(Asset.task_id == task_id).order_by(col(Asset.position))
         )
         return list(rows.all())
-
-
-async def event_types(harness: Harness, task_id: str) -> list[str]:
-    async with harness.services.sessions() as session:
-        rows = await session.exec(
-            select(OutboxEvent).where(OutboxEvent.task_id == task_id).order_by(col(OutboxEvent.seq))
-        )
-        return [e.type for e in rows.all()]
 
 
 def stored_files(settings: Settings) -> list[Path]:
@@ -167,7 +159,7 @@ async def test_mirroring_twice_stores_each_image_once_and_announces_once(
     assert world.sim.stats.endpoints["files"] == 3
     assert [a.status for a in await assets_of(harness, task.id)] == ["stored"] * 3
     assert len(stored_files(harness.services.settings)) == 3
-    assert (await event_types(harness, task.id)).count("task.assets_ready") == 1
+    assert (await event_types(harness.services, task.id)).count("task.assets_ready") == 1
 
 
 async def test_a_transient_5xx_is_retried_with_backoff(
@@ -183,7 +175,7 @@ async def test_a_transient_5xx_is_retried_with_backoff(
     assert (asset.status, asset.error_code, asset.attempts) == ("pending", "http_503", 1)
     assert asset.next_attempt_at is not None and asset.next_attempt_at > fake_clock.now
     assert (await mirror(harness).mirror_once()).claimed == 0  # not before its time
-    assert "task.assets_ready" not in await event_types(harness, task.id)
+    assert "task.assets_ready" not in await event_types(harness.services, task.id)
 
     world.sim.configure(server_error_rate=0.0)
     fake_clock.advance((asset.next_attempt_at - fake_clock.now).total_seconds())
@@ -191,7 +183,7 @@ async def test_a_transient_5xx_is_retried_with_backoff(
     assert report.stored == 1
     [asset] = await assets_of(harness, task.id)
     assert (asset.status, asset.attempts, asset.error_code) == ("stored", 2, None)
-    assert (await event_types(harness, task.id))[-1] == "task.assets_ready"
+    assert (await event_types(harness.services, task.id))[-1] == "task.assets_ready"
 
 
 async def test_a_download_that_keeps_failing_gives_up_at_the_horizon(
@@ -213,7 +205,7 @@ async def test_a_download_that_keeps_failing_gives_up_at_the_horizon(
         assert asset.next_attempt_at is None
         assert asset.error_message is not None and "gave up" in asset.error_message
         assert 3 <= attempts == asset.attempts <= 8  # backed off, not once per pass
-        assert "task.assets_ready" not in await event_types(world.genhook, task.id)
+        assert "task.assets_ready" not in await event_types(world.genhook.services, task.id)
 
 
 async def test_mirroring_switched_off_downloads_nothing(
@@ -232,25 +224,6 @@ async def test_mirroring_switched_off_downloads_nothing(
 # --- refusals: a misbehaving image host -------------------------------------------
 
 
-@pytest.fixture
-async def cdn() -> AsyncIterator[Cdn]:
-    async with running_cdn() as running:
-        yield running
-
-
-async def complete_with(harness: Harness, urls: list[str]) -> str:
-    """A receiver-mode task completed by an apimodels callback carrying ``urls``."""
-    created = (
-        await harness.client.post("/api/callback-urls", json={"provider": "apimodels"})
-    ).json()
-    path = "/callbacks/apimodels/" + created["callback_url"].rsplit("/", 1)[1]
-    body = callback_body(
-        task_id=f"p-{created['task_id']}", result_json=json.dumps({"resultUrls": urls})
-    )
-    assert (await harness.client.post(path, content=body)).json()["status"] == "applied"
-    return str(created["task_id"])
-
-
 async def test_images_we_must_not_keep_are_refused_with_a_reason(
     tmp_path: Path, database_url: str, cdn: Cdn
 ) -> None:
@@ -267,7 +240,7 @@ async def test_images_we_must_not_keep_are_refused_with_a_reason(
         "loop": "too_many_redirects",
     }
     async with running_genhook(settings) as harness:
-        task_id = await complete_with(harness, [f"{cdn.url}/{name}" for name in cases])
+        task_id = await completed_receiver_task(harness, [f"{cdn.url}/{name}" for name in cases])
         report = await mirror(harness).mirror_once()
         assert (report.claimed, report.refused, report.stored) == (len(cases), len(cases), 0)
         assets = await assets_of(harness, task_id)
@@ -276,7 +249,7 @@ async def test_images_we_must_not_keep_are_refused_with_a_reason(
         assert all(a.error_message for a in assets)
         assert stored_files(settings) == []  # nothing kept, not even a staging file
         assert (await mirror(harness).mirror_once()).claimed == 0  # refusals are final
-        assert "task.assets_ready" not in await event_types(harness, task_id)
+        assert "task.assets_ready" not in await event_types(harness.services, task_id)
         detail = (await harness.client.get(f"/api/tasks/{task_id}")).json()
         assert detail["asset_urls"] == []
         assert detail["assets"][0]["error"]["code"] == "not_an_image"
@@ -287,7 +260,7 @@ async def test_untyped_bytes_are_kept_under_the_type_their_bytes_say(
 ) -> None:
     settings = make_settings(tmp_path, database_url, assets_allow_private=True)
     async with running_genhook(settings) as harness:
-        task_id = await complete_with(
+        task_id = await completed_receiver_task(
             harness, [f"{cdn.url}/untyped", f"{cdn.url}/redirect?to={cdn.url}/png"]
         )
         assert (await mirror(harness).mirror_once()).stored == 2
@@ -304,7 +277,7 @@ async def test_private_addresses_are_refused_unless_allowed(
 ) -> None:
     settings = make_settings(tmp_path, database_url)  # assets_allow_private defaults to False
     async with running_genhook(settings) as harness:
-        task_id = await complete_with(
+        task_id = await completed_receiver_task(
             harness, [f"{cdn.url}/png", cdn.url.replace("127.0.0.1", "localhost") + "/png"]
         )
         report = await mirror(harness).mirror_once()
@@ -325,7 +298,7 @@ async def test_a_redirect_into_a_private_network_is_refused(
     port = cdn.url.rsplit(":", 1)[1]
     settings = make_settings(tmp_path, database_url)
     async with running_genhook(settings) as harness:
-        task_id = await complete_with(
+        task_id = await completed_receiver_task(
             harness,
             [
                 f"{cdn.url}/redirect?to=http://127.0.0.2:{port}/png",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from sqlmodel import col, select
@@ -13,14 +12,8 @@ from receiver.settings import Settings
 from storage.models import OutboxEvent, Snapshot, Task
 from tests.conftest import make_settings
 from tests.fixtures.apimodels import DOC_CALLBACK, DOC_FAILED_CALLBACK, callback_body
+from tests.support.callbacks import new_callback_path
 from tests.support.harness import Harness, running_genhook
-
-
-async def new_callback_path(genhook: Harness) -> tuple[str, str]:
-    response = await genhook.client.post("/api/callback-urls", json={"provider": "apimodels"})
-    assert response.status_code == 201, response.text
-    created = response.json()
-    return created["task_id"], urlsplit(created["callback_url"]).path
 
 
 async def get_task(genhook: Harness, task_id: str) -> dict[str, Any]:
@@ -112,8 +105,13 @@ async def test_stale_and_conflicting_callbacks_never_move_a_task_backwards(
 async def test_out_of_order_processing_after_completed_is_stale(genhook: Harness) -> None:
     task_id, path = await new_callback_path(genhook)
     await genhook.client.post(path, content=DOC_CALLBACK)
-    await genhook.client.post(path, content=callback_body(state="pending"))
-    assert (await get_task(genhook, task_id))["status"] == "completed"
+    late = await genhook.client.post(path, content=callback_body(state="pending"))
+    assert late.status_code == 200
+    assert late.json() == {"status": "stale", "task_id": task_id}
+    task = await get_task(genhook, task_id)
+    assert task["status"] == "completed"
+    assert [s["outcome"] for s in task["snapshots"]] == ["applied", "stale"]  # kept, as stale
+    assert [e["type"] for e in task["events"]] == ["task.completed"]  # and announced nothing
 
 
 @pytest.mark.parametrize(
@@ -152,17 +150,19 @@ async def test_token_of_one_task_cannot_be_moved_to_another(genhook: Harness) ->
 async def test_missing_token_is_not_a_route(genhook: Harness) -> None:
     before = await genhook.counts()
     response = await genhook.client.post("/callbacks/apimodels/", content=DOC_CALLBACK)
-    assert response.status_code in (401, 404)
+    assert response.status_code == 404
     assert await genhook.counts() == before
 
 
 async def test_unknown_provider_and_provider_without_callbacks_are_404(genhook: Harness) -> None:
-    _, path = await new_callback_path(genhook)
+    task_id, path = await new_callback_path(genhook)
     token = path.rsplit("/", 1)[1]
+    before = await genhook.counts()
     for provider in ("nosuch", "apimall", "apimart"):
         response = await genhook.client.post(f"/callbacks/{provider}/{token}", content=DOC_CALLBACK)
         assert response.status_code == 404, provider
-    assert (await genhook.counts())["snapshots"] == 0
+    assert await genhook.counts() == before  # no table written: tasks, inbox, outbox, ...
+    assert (await get_task(genhook, task_id))["status"] == "pending"
 
 
 async def test_oversized_body_is_413_and_nothing_is_written(genhook: Harness) -> None:
@@ -182,10 +182,20 @@ async def test_oversized_body_is_413_and_nothing_is_written(genhook: Harness) ->
 
 
 async def test_body_limit_is_a_setting(tmp_path, database_url: str) -> None:
-    settings = make_settings(tmp_path, database_url, callback_max_body=100)
+    limit = len(DOC_CALLBACK)
+    settings = make_settings(tmp_path, database_url, callback_max_body=limit)
     async with running_genhook(settings) as genhook:
-        _, path = await new_callback_path(genhook)
-        assert (await genhook.client.post(path, content=DOC_CALLBACK)).status_code == 413
+        refused_id, refused_path = await new_callback_path(genhook)
+        before = await genhook.counts()
+        response = await genhook.client.post(refused_path, content=DOC_CALLBACK + b" ")
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "body_too_large"
+        assert await genhook.counts() == before  # nothing stored
+        assert (await get_task(genhook, refused_id))["status"] == "pending"
+
+        task_id, path = await new_callback_path(genhook)  # exactly the limit is accepted
+        accepted = await genhook.client.post(path, content=DOC_CALLBACK)
+        assert accepted.json() == {"status": "applied", "task_id": task_id}
 
 
 @pytest.mark.parametrize(

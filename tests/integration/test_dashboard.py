@@ -6,36 +6,14 @@ for a person; these prove what the server answers, on both databases.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import make_settings
-from tests.fixtures.apimodels import callback_body
-from tests.support.cdn import Cdn, running_cdn
-from tests.support.harness import Harness, running_genhook
+from tests.support.callbacks import completed_receiver_task
+from tests.support.cdn import Cdn
+from tests.support.harness import running_genhook
 
 HTML = {"Accept": "text/html"}
-
-
-async def completed_receiver_task(harness: Harness, urls: list[str]) -> str:
-    created = (
-        await harness.client.post("/api/callback-urls", json={"provider": "apimodels"})
-    ).json()
-    path = "/callbacks/apimodels/" + created["callback_url"].rsplit("/", 1)[1]
-    body = callback_body(
-        task_id=f"p-{created['task_id']}", result_json=json.dumps({"resultUrls": urls})
-    )
-    assert (await harness.client.post(path, content=body)).status_code == 200
-    return str(created["task_id"])
-
-
-@pytest.fixture
-async def cdn() -> AsyncIterator[Cdn]:
-    async with running_cdn() as running:
-        yield running
 
 
 async def test_task_detail_api_carries_deliveries_and_images(

@@ -35,16 +35,10 @@ from receiver.services import Services, open_services
 from receiver.stream import EventFilter
 from storage.models import Delivery, OutboxEvent, Subscriber, Task
 from tests.conftest import FakeClock, make_settings
-from tests.support.delivery import (
-    attempts,
-    deliveries,
-    emit,
-    eventually,
-    make_task,
-    subscriber,
-)
+from tests.support.delivery import attempts, deliveries, emit, make_task, subscriber
 from tests.support.downstream import Reply, always, downstream, fail_then_accept
 from tests.support.harness import running_genhook
+from tests.support.waiting import eventually
 
 ALLOW = {"delivery_allow_private_targets": True}
 

@@ -12,7 +12,8 @@ from receiver.cli.demo_run import demo_webhooks
 from receiver.lifecycle import EventType
 from receiver.services import open_services
 from tests.conftest import make_settings
-from tests.support.delivery import emit, eventually, make_task
+from tests.support.delivery import emit, make_task
+from tests.support.waiting import eventually
 
 
 async def test_demo_shows_streamed_events_and_verified_webhooks(

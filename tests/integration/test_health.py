@@ -15,8 +15,8 @@ from storage.claims import worker_id
 from storage.engine import create_engine, create_session_factory
 from storage.models import Task, Worker
 from tests.conftest import make_settings
-from tests.support.delivery import eventually
 from tests.support.harness import Harness, running_genhook
+from tests.support.waiting import eventually
 
 JOBS = ["dispatch", "heartbeat", "mirror", "poll", "reconcile"]
 

@@ -12,7 +12,6 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from prometheus_client import REGISTRY
@@ -26,10 +25,12 @@ from receiver.submit import SubmitRequest
 from storage.models import Task
 from tests.conftest import FakeClock, make_settings
 from tests.fixtures.apimodels import callback_body
-from tests.support.delivery import emit, eventually, make_task
+from tests.support.callbacks import new_callback_path
+from tests.support.delivery import emit, make_task
 from tests.support.downstream import Reply, always, downstream
 from tests.support.harness import Harness, running_genhook
 from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
+from tests.support.waiting import eventually
 
 
 def value(name: str, **labels: str) -> float:
@@ -40,12 +41,6 @@ def change(name: str, **labels: str) -> Callable[[], float]:
     """``change(...)()``: how much the sample moved since this call."""
     before = value(name, **labels)
     return lambda: value(name, **labels) - before
-
-
-async def callback_path(genhook: Harness) -> tuple[str, str]:
-    response = await genhook.client.post("/api/callback-urls", json={"provider": "apimodels"})
-    created = response.json()
-    return created["task_id"], urlsplit(created["callback_url"]).path
 
 
 CALLBACKS = "genhook_callbacks_received_total"
@@ -85,7 +80,7 @@ async def test_callbacks_are_counted_by_outcome(genhook: Harness) -> None:
     commits = change("genhook_ingest_commit_seconds_count")
     batches = change("genhook_ingest_batch_size_count")
 
-    _task_id, path = await callback_path(genhook)
+    _task_id, path = await new_callback_path(genhook)
     answers = []
     for body in (
         callback_body(state="generating", result_json=None),  # applied: processing
@@ -135,7 +130,7 @@ async def test_a_callback_the_database_cannot_take_is_counted_unavailable(
 ) -> None:
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
     async with running_genhook(settings) as genhook:
-        _task_id, path = await callback_path(genhook)
+        _task_id, path = await new_callback_path(genhook)
         unavailable = change(CALLBACKS, provider="apimodels", outcome="unavailable")
         await genhook.services.engine.dispose()
         (tmp_path / "g.db").unlink()
@@ -291,12 +286,8 @@ async def test_open_event_streams_are_a_gauge(genhook: Harness) -> None:
     streams = change("genhook_sse_streams")
     async with genhook.client.stream("GET", "/api/events") as response:
         assert response.status_code == 200
-        await eventually(lambda: _true(streams() == 1))
-    await eventually(lambda: _true(streams() == 0))
-
-
-async def _true(condition: bool) -> bool:
-    return condition
+        await eventually(lambda: streams() == 1)
+    await eventually(lambda: streams() == 0)
 
 
 def parse(text: str) -> dict[str, float]:

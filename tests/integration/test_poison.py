@@ -15,7 +15,6 @@ import json
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -27,6 +26,7 @@ from receiver.submit import SubmitRequest
 from storage.models import OutboxEvent, Snapshot, Task
 from tests.conftest import FakeClock, make_settings
 from tests.fixtures.apimodels import callback_body
+from tests.support.callbacks import new_callback_path
 from tests.support.cdn import running_cdn
 from tests.support.delivery import attempts, deliveries, emit, make_task
 from tests.support.downstream import Reply, always, downstream
@@ -34,12 +34,6 @@ from tests.support.harness import Harness, running_genhook
 from tests.support.simulated import SIM_KEY, Simulated, simulated_genhook
 
 BIG = 10**20  # beyond 64 bits
-
-
-async def new_callback_path(genhook: Harness) -> tuple[str, str]:
-    response = await genhook.client.post("/api/callback-urls", json={"provider": "apimodels"})
-    created = response.json()
-    return created["task_id"], urlsplit(created["callback_url"]).path
 
 
 def nested(depth: int, leaf: str) -> str:

@@ -20,9 +20,10 @@ from receiver.lifecycle import Status
 from receiver.poller import Poller
 from receiver.simulator.config import SimulatorConfig
 from receiver.submit import SubmitRequest
-from storage.models import OutboxEvent, Task
+from storage.models import Task
 from tests.conftest import FakeClock, make_settings
 from tests.fixtures.apimodels import callback_body
+from tests.support.events import terminal_events
 from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
 
 FAST_RETRIES = {"provider_retry_attempts": 1, "provider_retry_budget_seconds": 0}
@@ -60,16 +61,6 @@ async def load(world: Simulated, ids: list[str]) -> list[Task]:
     async with world.genhook.services.sessions() as session:
         rows = await session.exec(select(Task).where(Task.id.in_(ids)))  # type: ignore[attr-defined]
         return sorted(rows.all(), key=lambda t: ids.index(t.id))
-
-
-async def terminal_events(world: Simulated, task_id: str) -> list[str]:
-    async with world.genhook.services.sessions() as session:
-        rows = await session.exec(select(OutboxEvent).where(OutboxEvent.task_id == task_id))
-        return [
-            e.type
-            for e in rows.all()
-            if e.type in ("task.completed", "task.failed", "task.expired")
-        ]
 
 
 async def run_until(world: Simulated, clock: FakeClock, seconds: float, step: float = 1.0) -> None:
@@ -113,7 +104,7 @@ async def test_callbackless_providers_complete_by_polling(
     assert [t.status for t in tasks] == ["completed"] * 6
     assert all(t.last_source == "poll" for t in tasks)
     for task in tasks:
-        assert await terminal_events(world, task.id) == ["task.completed"]
+        assert await terminal_events(world.genhook.services, task.id) == ["task.completed"]
     endpoints = world.sim.stats.endpoints
     if provider == "apimart":
         assert endpoints["apimart.batch"] > 0
@@ -142,20 +133,27 @@ async def test_first_apimart_poll_waits_10_to_20_seconds(world: Simulated) -> No
 
 
 async def test_two_pollers_never_poll_one_task_twice_in_a_tick(
-    world: Simulated, fake_clock: FakeClock
+    tmp_path: Path, database_url: str, fake_clock: FakeClock
 ) -> None:
-    ids = await submit_many(world, "apimall", 12)
-    fake_clock.advance(6)  # every task is due
-    world.sim.reset()
-    first, second = poller(world, "worker-a"), poller(world, "worker-b")
-    reports = await asyncio.gather(first.poll_once(), second.poll_once())
-    assert sum(r.claimed for r in reports) == 12
-    tasks = await load(world, ids)
-    assert [world.sim.stats.polls(t.provider_task_id or "") for t in tasks] == [1] * 12
-    # and all leases were handed back with a next poll in the future
-    assert all(
-        t.lease_holder is None and t.next_poll_at and t.next_poll_at > fake_clock.now for t in tasks
-    )
+    """A batch of 6 for 12 due tasks: both pollers must claim (it used to split 12/0
+    and pass), and neither may poll what the other holds. Across real processes:
+    ``tests/e2e/test_poll_leases_across_processes.py``."""
+    settings = make_settings(tmp_path, database_url, poll_batch_size=6, **FAST_RETRIES)
+    config = SimulatorConfig(api_key=SIM_KEY, task_duration=10, seed=3, retry_after=0)
+    async with simulated_genhook(settings, config) as world:
+        ids = await submit_many(world, "apimall", 12)
+        fake_clock.advance(6)  # every task is due
+        world.sim.reset()
+        first, second = poller(world, "worker-a"), poller(world, "worker-b")
+        reports = await asyncio.gather(first.poll_once(), second.poll_once())
+        assert [r.claimed for r in reports] == [6, 6]
+        tasks = await load(world, ids)
+        assert [world.sim.stats.polls(t.provider_task_id or "") for t in tasks] == [1] * 12
+        # and all leases were handed back with a next poll in the future
+        assert all(
+            t.lease_holder is None and t.next_poll_at and t.next_poll_at > fake_clock.now
+            for t in tasks
+        )
 
 
 async def test_a_held_lease_is_respected_until_it_expires(
@@ -233,7 +231,7 @@ async def test_a_task_that_never_finishes_expires_with_one_event(
     [task] = await load(world, [task_id])
     assert task.status == "expired"
     assert task.error_code == "deadline_exceeded"
-    assert await terminal_events(world, task_id) == ["task.expired"]
+    assert await terminal_events(world.genhook.services, task_id) == ["task.expired"]
     polls_at_expiry = world.sim.stats.polls(task.provider_task_id or "")
     await run_until(world, fake_clock, 30, step=5)
     assert world.sim.stats.polls(task.provider_task_id or "") == polls_at_expiry  # left alone
@@ -274,7 +272,7 @@ async def test_late_callback_after_poll_completion_emits_one_terminal_event(
         ),
     )
     assert late.json()["status"] == "duplicate"
-    assert await terminal_events(world, task_id) == ["task.completed"]
+    assert await terminal_events(world.genhook.services, task_id) == ["task.completed"]
 
 
 async def test_stuck_tasks_say_why(world: Simulated, fake_clock: FakeClock) -> None:
@@ -305,3 +303,37 @@ async def test_stuck_tasks_say_why(world: Simulated, fake_clock: FakeClock) -> N
     fake_clock.advance(10)
     await poller(world).poll_once()
     assert (await reasons())[polled].startswith("provider backing off")
+
+
+async def test_a_failing_last_poll_is_retried_for_the_expire_grace_then_expires(
+    tmp_path: Path, database_url: str, fake_clock: FakeClock
+) -> None:
+    """``GENHOOK_EXPIRE_GRACE_SECONDS``: past the deadline, a provider that cannot
+    answer the last poll gets the grace (the task may have finished there); then the
+    task expires even so."""
+    settings = make_settings(
+        tmp_path, database_url, task_deadline_seconds=60, expire_grace_seconds=120, **FAST_RETRIES
+    )
+    config = SimulatorConfig(api_key=SIM_KEY, task_duration=10, seed=3, retry_after=0)
+    async with simulated_genhook(settings, config) as world:
+        [task_id] = await submit_many(world, "apimall", 1, prompt="slow [sim:never]")
+        [task] = await load(world, [task_id])
+        assert task.deadline_at is not None
+        world.sim.configure(server_error_rate=1.0, fault_scope=("apimall",))
+        p = poller(world)
+        calls_at_deadline = 0
+        while fake_clock.now < task.deadline_at + timedelta(seconds=115):
+            fake_clock.advance(5)
+            await p.poll_once()
+            if fake_clock.now <= task.deadline_at:
+                calls_at_deadline = world.sim.stats.endpoints["apimall.status"]
+        [task] = await load(world, [task_id])
+        assert task.status == "pending"  # within the grace: not expired
+        assert world.sim.stats.endpoints["apimall.status"] > calls_at_deadline  # still asking
+
+        # the provider's circuit is open by now: the expiry comes with its next probe
+        # (cool-downs are at most GENHOOK_CIRCUIT_MAX_COOLDOWN_SECONDS)
+        await run_until(world, fake_clock, settings.circuit.max_cooldown_seconds + 10, step=5)
+        [task] = await load(world, [task_id])
+        assert (task.status, task.error_code) == ("expired", "deadline_exceeded")
+        assert await terminal_events(world.genhook.services, task_id) == ["task.expired"]

@@ -6,7 +6,6 @@ receiver served on loopback, receiving a real signed delivery."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -17,9 +16,11 @@ import httpx
 import pytest
 
 from receiver.settings import Settings
-from tests.support.delivery import deliveries, eventually
+from tests.support.delivery import deliveries
+from tests.support.process import client_env
 from tests.support.servers import serve
 from tests.support.simulated import Simulated, simulated_genhook
+from tests.support.waiting import eventually
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -48,8 +49,7 @@ async def world(settings: Settings) -> AsyncIterator[Simulated]:
 
 
 async def test_the_submit_and_wait_example_runs(world: Simulated, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GENHOOK_")}
-    env.update(GENHOOK_URL=world.genhook.base_url, GENHOOK_API_TOKEN=world.genhook.token)
+    env = client_env(world.genhook.base_url, world.genhook.token)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",

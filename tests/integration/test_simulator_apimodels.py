@@ -10,23 +10,19 @@ import asyncio
 import contextlib
 import struct
 import time
-import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from receiver.simulator import Simulator, SimulatorConfig, create_simulator_app
+from tests.support.recorder import CallbackRecorder, Hooks
 from tests.support.servers import serve
+from tests.support.waiting import eventually
 
 AUTH = {"Authorization": "Bearer test-key"}
 CREATE = "/api/v1/images/generations"
@@ -62,55 +58,12 @@ async def simulator(**config: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Sim
         yield client, app.state.simulator
 
 
-@dataclass
-class Receiver:
-    """A callback endpoint that answers with scripted statuses, then 200."""
-
-    statuses: list[int] = field(default_factory=list)
-    delays: list[float] = field(default_factory=list)
-    calls: list[tuple[float, str | None, bytes]] = field(default_factory=list)
-
-    async def handle(self, request: Request) -> Response:
-        body = await request.body()
-        self.calls.append((time.monotonic(), request.headers.get("content-type"), body))
-        if self.delays:
-            await asyncio.sleep(self.delays.pop(0))
-        return Response(status_code=self.statuses.pop(0) if self.statuses else 200)
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [orjson.loads(body) for _, _, body in self.calls]
-
-
-class Hooks:
-    """One callback server for the module; each test registers its own Receiver."""
-
-    def __init__(self) -> None:
-        self.base = ""
-        self.receivers: dict[str, Receiver] = {}
-
-    async def handle(self, request: Request) -> Response:
-        return await self.receivers[request.path_params["name"]].handle(request)
-
-    def url(self, receiver: Receiver) -> str:
-        name = uuid.uuid4().hex
-        self.receivers[name] = receiver
-        return f"{self.base}/hook/{name}"
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hooks() -> AsyncIterator[Hooks]:
     registry = Hooks()
-    app = Starlette(routes=[Route("/hook/{name}", registry.handle, methods=["POST"])])
-    async with serve(app) as base:
+    async with serve(registry.app()) as base:
         registry.base = base
         yield registry
-
-
-async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -306,13 +259,13 @@ async def test_status_errors(client: httpx.AsyncClient) -> None:
 
 
 async def test_completed_callback_is_the_documented_body(hooks: Hooks) -> None:
-    receiver = Receiver()
+    receiver = CallbackRecorder()
     hook = hooks.url(receiver)
     async with simulator() as (client, sim):
         request_body = {**TEXT_TO_IMAGE, "n": 2, "callback_url": hook}
         task_id = (await client.post(CREATE, json=request_body)).json()["data"]["taskId"]
-        await wait_until(lambda: len(receiver.calls) == 1)
-        _, content_type, raw = receiver.calls[0]
+        await eventually(lambda: len(receiver.calls) == 1)
+        content_type, raw = receiver.calls[0].content_type, receiver.calls[0].body
         assert content_type == "application/json"
         body = orjson.loads(raw)
         assert (body["code"], body["msg"]) == (200, "success")
@@ -340,7 +293,7 @@ async def test_completed_callback_is_the_documented_body(hooks: Hooks) -> None:
 
 
 async def test_failed_callback_has_null_result_and_the_reason(hooks: Hooks) -> None:
-    receiver = Receiver()
+    receiver = CallbackRecorder()
     hook = hooks.url(receiver)
     async with simulator() as (client, _):
         request_body = {
@@ -349,7 +302,7 @@ async def test_failed_callback_has_null_result_and_the_reason(hooks: Hooks) -> N
             "callback_url": hook,
         }
         await client.post(CREATE, json=request_body)
-        await wait_until(lambda: len(receiver.calls) == 1)
+        await eventually(lambda: len(receiver.calls) == 1)
         data = receiver.bodies()[0]["data"]
         assert data["state"] == "failed"
         assert data["resultJson"] is None
@@ -360,7 +313,7 @@ async def test_failed_callback_has_null_result_and_the_reason(hooks: Hooks) -> N
 
 
 async def test_callback_retries_with_backoff_until_2xx(hooks: Hooks) -> None:
-    receiver = Receiver(statuses=[500, 503])
+    receiver = CallbackRecorder(statuses=[500, 503])
     hook = hooks.url(receiver)
     async with simulator(time_factor=0.05) as (client, sim):
         body = {
@@ -369,13 +322,13 @@ async def test_callback_retries_with_backoff_until_2xx(hooks: Hooks) -> None:
             "callback_url": hook,
         }
         await client.post(CREATE, json=body)
-        await wait_until(lambda: len(receiver.calls) == 3)
+        await eventually(lambda: len(receiver.calls) == 3)
         await asyncio.sleep(0.2)
         assert len(receiver.calls) == 3
-    times = [at for at, _, _ in receiver.calls]
+    times = [call.monotonic for call in receiver.calls]
     assert times[1] - times[0] >= 0.045  # 1 s x 0.05
     assert times[2] - times[1] >= 0.095  # 2 s x 0.05
-    assert len({raw for _, _, raw in receiver.calls}) == 1  # the same body every time
+    assert len({call.body for call in receiver.calls}) == 1  # the same body every time
     log = [(a.attempt, a.phase, a.outcome, a.status_code) for a in sim.callbacks.attempts]
     assert log == [
         (1, "immediate", "failed", 500),
@@ -385,7 +338,7 @@ async def test_callback_retries_with_backoff_until_2xx(hooks: Hooks) -> None:
 
 
 async def test_callback_moves_to_background_retries_then_delivers(hooks: Hooks) -> None:
-    receiver = Receiver(statuses=[500] * 5)
+    receiver = CallbackRecorder(statuses=[500] * 5)
     config = {"time_factor": 0.02, "callback_background_interval": 5.0}
     hook = hooks.url(receiver)
     async with simulator(**config) as (client, sim):
@@ -395,18 +348,18 @@ async def test_callback_moves_to_background_retries_then_delivers(hooks: Hooks) 
             "callback_url": hook,
         }
         await client.post(CREATE, json=body)
-        await wait_until(lambda: any(a.outcome == "delivered" for a in sim.callbacks.attempts))
+        await eventually(lambda: any(a.outcome == "delivered" for a in sim.callbacks.attempts))
     phases = [(a.phase, a.outcome) for a in sim.callbacks.attempts]
     assert phases == [("immediate", "failed")] * 4 + [
         ("background", "failed"),
         ("background", "delivered"),
     ]
-    gap = receiver.calls[5][0] - receiver.calls[4][0]
+    gap = receiver.calls[5].monotonic - receiver.calls[4].monotonic
     assert gap >= 0.095  # background interval 5 s x 0.02
 
 
 async def test_callback_gives_up_after_the_retry_horizon(hooks: Hooks) -> None:
-    receiver = Receiver(statuses=[500] * 100)
+    receiver = CallbackRecorder(statuses=[500] * 100)
     config = {
         "time_factor": 0.02,
         "callback_background_interval": 4.0,
@@ -420,7 +373,7 @@ async def test_callback_gives_up_after_the_retry_horizon(hooks: Hooks) -> None:
             "callback_url": hook,
         }
         await client.post(CREATE, json=body)
-        await wait_until(lambda: any(a.outcome == "abandoned" for a in sim.callbacks.attempts))
+        await eventually(lambda: any(a.outcome == "abandoned" for a in sim.callbacks.attempts))
         assert sim.callbacks.in_flight == 0
     outcomes = [(a.phase, a.outcome) for a in sim.callbacks.attempts]
     # 4 immediate attempts end ~7 s in; background ones every 4 s while inside 20 s.
@@ -432,7 +385,7 @@ async def test_callback_gives_up_after_the_retry_horizon(hooks: Hooks) -> None:
 
 
 async def test_callback_attempt_times_out_and_is_retried(hooks: Hooks) -> None:
-    receiver = Receiver(delays=[0.5])
+    receiver = CallbackRecorder(delays=[0.5])
     config = {"time_factor": 0.02, "callback_timeout": 5.0}  # 100 ms per attempt
     hook = hooks.url(receiver)
     async with simulator(**config) as (client, sim):
@@ -442,7 +395,7 @@ async def test_callback_attempt_times_out_and_is_retried(hooks: Hooks) -> None:
             "callback_url": hook,
         }
         await client.post(CREATE, json=body)
-        await wait_until(lambda: any(a.outcome == "delivered" for a in sim.callbacks.attempts))
+        await eventually(lambda: any(a.outcome == "delivered" for a in sim.callbacks.attempts))
     first, second = sim.callbacks.attempts
     assert (first.outcome, first.error, first.status_code) == ("failed", "timeout", None)
     assert 90 <= first.elapsed_ms < 400
@@ -458,14 +411,14 @@ def sender_tasks() -> set[asyncio.Task[Any]]:
 
 
 async def test_shutdown_cancels_pending_deliveries(hooks: Hooks) -> None:
-    receiver = Receiver(statuses=[500] * 100)
+    receiver = CallbackRecorder(statuses=[500] * 100)
     hook = hooks.url(receiver)
     before = sender_tasks()  # the module's shared simulator runs its own sender
     async with simulator(time_factor=1.0) as (client, sim):
         body = {**TEXT_TO_IMAGE, "prompt": "x [sim:duration=0]", "callback_url": hook}
         await client.post(CREATE, json=body)
         await client.post(CREATE, json={**body, "prompt": "y [sim:duration=60]"})
-        await wait_until(lambda: len(receiver.calls) == 1)
+        await eventually(lambda: len(receiver.calls) == 1)
         # One delivery waiting out its 1 s backoff, one callback not yet due.
         assert sim.callbacks.in_flight == 1 and sim.callbacks.pending == 1
         assert len(sender_tasks() - before) == 2
@@ -481,7 +434,7 @@ async def test_unreachable_receiver_is_logged_and_retried() -> None:
             "callback_url": "http://127.0.0.1:9/hook",  # nothing listens on discard
         }
         await client.post(CREATE, json=body)
-        await wait_until(lambda: any(a.outcome == "abandoned" for a in sim.callbacks.attempts))
+        await eventually(lambda: any(a.outcome == "abandoned" for a in sim.callbacks.attempts))
     failed = [a for a in sim.callbacks.attempts if a.outcome == "failed"]
     assert [a.attempt for a in failed] == [1, 2, 3, 4]  # no background phase: horizon 0
     assert all(a.error and a.error.startswith("ConnectError") for a in failed)

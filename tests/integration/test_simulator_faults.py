@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from receiver.simulator import Simulator, SimulatorConfig, create_simulator_app
+from tests.support.recorder import CallbackRecorder
 from tests.support.servers import serve
+from tests.support.waiting import eventually, timed
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -35,29 +30,12 @@ MODEL = "gemini-3-pro-image-lite"
 LONG_TASK = {"model": "gpt-image-2", "prompt": "x [sim:duration=1000]"}  # pending for 2 s
 
 
-@dataclass
-class Receiver:
-    """Records every callback: arrival time (epoch seconds) and parsed body."""
-
-    calls: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-
-    async def handle(self, request: Request) -> Response:
-        self.calls.append((time.time(), orjson.loads(await request.body())))
-        return Response(status_code=204)
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/hook", self.handle, methods=["POST"])])
-
-    def task_ids(self) -> list[str]:
-        return [body["data"]["taskId"] for _, body in self.calls]
-
-
 @contextlib.asynccontextmanager
 async def with_callbacks(
     **config: Any,
-) -> AsyncIterator[tuple[httpx.AsyncClient, Simulator, Receiver, str]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, Simulator, CallbackRecorder, str]]:
     """A fresh simulator plus a receiver; yields (client, simulator, receiver, hook URL)."""
-    receiver = Receiver()
+    receiver = CallbackRecorder()
     app = create_simulator_app(BASELINE.updated(config))
     async with (
         serve(receiver.app()) as hook_base,
@@ -65,13 +43,6 @@ async def with_callbacks(
         httpx.AsyncClient(base_url=base, headers=AUTH) as client,
     ):
         yield client, app.state.simulator, receiver, f"{hook_base}/hook"
-
-
-async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def submit_apimodels(client: httpx.AsyncClient, prompt: str, hook: str) -> str:
@@ -88,7 +59,7 @@ async def submit_apimodels(client: httpx.AsyncClient, prompt: str, hook: str) ->
 async def test_dropped_callbacks_are_logged_and_never_sent() -> None:
     async with with_callbacks(callback_drop_rate=1.0) as (client, sim, receiver, hook):
         task_id = await submit_apimodels(client, "x [sim:duration=1]", hook)
-        await wait_until(lambda: len(sim.callbacks.attempts) == 1)
+        await eventually(lambda: len(sim.callbacks.attempts) == 1)
         await asyncio.sleep(0.1)
         status = await client.get(APIMODELS, params={"task_id": task_id})
         log = (await client.get("/_sim/callbacks")).json()
@@ -103,7 +74,7 @@ async def test_drop_directive_drops_only_its_own_callback() -> None:
     async with with_callbacks() as (client, sim, receiver, hook):
         dropped = await submit_apimodels(client, "x [sim:drop] [sim:duration=1]", hook)
         kept = await submit_apimodels(client, "y [sim:duration=1]", hook)
-        await wait_until(lambda: len(sim.callbacks.attempts) == 2)
+        await eventually(lambda: len(sim.callbacks.attempts) == 2)
     assert receiver.task_ids() == [kept]
     outcomes = {a.task_id: a.outcome for a in sim.callbacks.attempts}
     assert outcomes == {dropped: "dropped", kept: "delivered"}
@@ -112,11 +83,11 @@ async def test_drop_directive_drops_only_its_own_callback() -> None:
 async def test_duplicated_callbacks_are_identical_copies() -> None:
     async with with_callbacks(callback_duplicates=2) as (client, _, receiver, hook):
         task_id = await submit_apimodels(client, "x [sim:duration=1]", hook)
-        await wait_until(lambda: len(receiver.calls) == 3)
+        await eventually(lambda: len(receiver.calls) == 3)
         await asyncio.sleep(0.1)
         log = (await client.get("/_sim/callbacks")).json()["attempts"]
     assert len(receiver.calls) == 3
-    bodies = [body for _, body in receiver.calls]
+    bodies = receiver.bodies()
     assert bodies[0] == bodies[1] == bodies[2]
     assert bodies[0]["data"]["taskId"] == task_id
     assert sorted(entry["copy"] for entry in log) == [0, 1, 2]
@@ -127,9 +98,9 @@ async def test_delayed_callbacks_arrive_after_the_delay() -> None:
     config = {"time_factor": 0.04, "callback_delay": 5.0}  # 200 ms
     async with with_callbacks(**config) as (client, _, receiver, hook):
         await submit_apimodels(client, "x [sim:duration=1]", hook)
-        await wait_until(lambda: len(receiver.calls) == 1)
-    arrived, body = receiver.calls[0]
-    late = arrived - body["data"]["completeTime"] / 1000
+        await eventually(lambda: len(receiver.calls) == 1)
+    (call,) = receiver.calls
+    late = call.at - call.json()["data"]["completeTime"] / 1000
     assert 0.19 <= late < 1.0
 
 
@@ -137,7 +108,7 @@ async def test_reordered_callbacks_arrive_shuffled() -> None:
     config = {"time_factor": 0.02, "callback_reorder": True, "callback_reorder_window": 40.0}
     async with with_callbacks(**config) as (client, sim, receiver, hook):
         created = [await submit_apimodels(client, f"{i} [sim:duration=2]", hook) for i in range(6)]
-        await wait_until(lambda: len(receiver.calls) == 6)
+        await eventually(lambda: len(receiver.calls) == 6)
     arrived = receiver.task_ids()
     assert sorted(arrived) == sorted(created)
     assert arrived != created
@@ -150,8 +121,8 @@ async def test_failure_rate_reaches_callbacks() -> None:
     async with with_callbacks(failure_rate=1.0) as (client, _, receiver, hook):
         await submit_apimodels(client, "x [sim:duration=1]", hook)
         await submit_apimodels(client, "x [sim:duration=1] [sim:succeed]", hook)
-        await wait_until(lambda: len(receiver.calls) == 2)
-    states = sorted(body["data"]["state"] for _, body in receiver.calls)
+        await eventually(lambda: len(receiver.calls) == 2)
+    states = sorted(body["data"]["state"] for body in receiver.bodies())
     assert states == ["completed", "failed"]
 
 
@@ -230,13 +201,8 @@ async def test_seeded_faults_repeat_exactly(client: httpx.AsyncClient, sim: Simu
 async def test_slow_responses_only_in_scope(client: httpx.AsyncClient, sim: Simulator) -> None:
     sim.configure(slow_response=20.0, fault_scope=["apimodels"])  # 200 ms
 
-    async def timed(coro: Any) -> float:
-        started = time.monotonic()
-        await coro
-        return time.monotonic() - started
-
-    slow = await timed(client.get(APIMODELS, params={"task_id": "cl_x"}))
-    fast = await timed(client.get("/v1/tasks/task_x"))
+    _, slow = await timed(client.get(APIMODELS, params={"task_id": "cl_x"}))
+    _, fast = await timed(client.get("/v1/tasks/task_x"))
     assert slow >= 0.2
     assert fast < slow - 0.1
 

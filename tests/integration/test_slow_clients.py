@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.fixtures.apimodels import callback_body
+from tests.support.callbacks import new_callback_path
 from tests.support.harness import Harness, running_genhook
 
 FAST = {"server_header_timeout_seconds": 1, "server_body_timeout_seconds": 1}
@@ -37,11 +38,6 @@ def address(genhook: Harness) -> tuple[str, int]:
     parts = urlsplit(genhook.base_url)
     assert parts.hostname is not None and parts.port is not None
     return parts.hostname, parts.port
-
-
-async def callback_path(genhook: Harness) -> str:
-    created = await genhook.client.post("/api/callback-urls", json={"provider": "apimodels"})
-    return urlsplit(created.json()["callback_url"]).path
 
 
 async def trickle(genhook: Harness, data: bytes, *, every: float = 0.1, within: float = 4.0):
@@ -79,7 +75,7 @@ async def trickle(genhook: Harness, data: bytes, *, every: float = 0.1, within: 
 
 
 async def test_headers_sent_byte_by_byte_are_cut_off(guarded: Harness) -> None:
-    path = await callback_path(guarded)
+    path = (await new_callback_path(guarded))[1]
     request = f"POST {path} HTTP/1.1\r\nHost: genhook\r\nX-Padding: {'x' * 200}\r\n\r\n".encode()
     results = await asyncio.gather(*(trickle(guarded, request) for _ in range(40)))
     for closed_after, answer in results:
@@ -90,7 +86,7 @@ async def test_headers_sent_byte_by_byte_are_cut_off(guarded: Harness) -> None:
 
 @pytest.mark.parametrize("route", ["callback", "api"])
 async def test_bodies_sent_byte_by_byte_are_cut_off(guarded: Harness, route: str) -> None:
-    path = await callback_path(guarded) if route == "callback" else "/api/subscribers"
+    path = (await new_callback_path(guarded))[1] if route == "callback" else "/api/subscribers"
     body = callback_body() if route == "callback" else b'{"url": "http://127.0.0.1:9/x"}' * 30
     auth = "" if route == "callback" else f"Authorization: Bearer {guarded.token}\r\n"
     head = f"POST {path} HTTP/1.1\r\nHost: genhook\r\n{auth}Content-Length: {len(body)}\r\n\r\n"
@@ -144,7 +140,7 @@ async def test_requests_beyond_the_concurrency_limit_get_503(
 async def test_a_client_that_goes_away_mid_body_is_no_traceback(
     guarded: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = await callback_path(guarded)
+    path = (await new_callback_path(guarded))[1]
     caplog.set_level(logging.INFO)
     for target in (path, "/api/subscribers"):
         _, writer = await asyncio.open_connection(*address(guarded))
@@ -161,7 +157,7 @@ async def test_a_client_that_goes_away_mid_body_is_no_traceback(
 
 
 async def test_nul_in_a_callback_url_is_the_tokens_business(guarded: Harness) -> None:
-    path = await callback_path(guarded)
+    path = (await new_callback_path(guarded))[1]
     applied = await guarded.client.post(f"{path}?x=%00", content=callback_body())
     assert applied.status_code == 200  # the query is never read: no reason to refuse
     forged = await guarded.client.post("/callbacks/apimodels/tsk_x%00.y", content=callback_body())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from sqlalchemy import delete
 
-from storage.engine import create_engine, create_session_factory
+from storage.engine import create_engine, create_session_factory, sqlite_write_lock
 from storage.migrate import upgrade
 from storage.models import OutboxEvent
 
@@ -22,9 +23,15 @@ async def test_an_invalidated_writer_releases_the_write_lock(tmp_path: Path) -> 
             connection = await session.connection()
             await connection.invalidate()  # as when a cancelled call leaves it unusable
             await session.close()
+        lock = sqlite_write_lock(engine)
+        assert not lock.locked()  # the invalidated writer gave it back
+        started = time.monotonic()
         async with asyncio.timeout(2):  # would wait the full busy timeout if leaked
             async with sessions() as session, session.begin():
                 await session.exec(delete(OutboxEvent))
+                assert lock.locked()  # the next writer holds it now
+        assert time.monotonic() - started < 1
+        assert not lock.locked()
     finally:
         await engine.dispose()
 

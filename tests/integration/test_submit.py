@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
 from receiver import clock
 from receiver.lifecycle import Status
-from receiver.providers.base import CreateResult, ProviderAdapter
-from receiver.services import Services
 from receiver.settings import Settings
 from receiver.simulator.config import SimulatorConfig
-from receiver.submit import SubmitRequest
-from storage.models import OutboxEvent, Task
+from storage.models import Task
 from tests.conftest import FakeClock, make_settings
+from tests.support.crash import crash_submit, expire_leases
+from tests.support.events import event_types
 from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
 
 
@@ -35,12 +32,6 @@ async def submit(world: Simulated, provider: str, prompt: str = "a red fox", **p
     )
 
 
-async def event_types(world: Simulated, task_id: str) -> list[str]:
-    async with world.genhook.services.sessions() as session:
-        rows = await session.exec(select(OutboxEvent).where(OutboxEvent.task_id == task_id))
-        return [e.type for e in sorted(rows.all(), key=lambda e: e.seq or 0)]
-
-
 async def test_apimodels_task_completes_by_callback_without_polling(world: Simulated) -> None:
     response = await submit(world, "apimodels")
     assert response.status_code == 201, response.text
@@ -54,7 +45,10 @@ async def test_apimodels_task_completes_by_callback_without_polling(world: Simul
     assert done.last_source == "callback"
     assert done.result_urls and all(u.startswith(world.sim_url) for u in done.result_urls)
     assert world.sim.stats.polls(task["provider_task_id"]) == 0
-    assert await event_types(world, task["id"]) == ["task.submitted", "task.completed"]
+    assert await event_types(world.genhook.services, task["id"]) == [
+        "task.submitted",
+        "task.completed",
+    ]
 
 
 @pytest.mark.parametrize("provider", ["apimall", "apimart"])
@@ -94,22 +88,32 @@ async def test_validation_refusal_records_a_failed_task_and_calls_nobody(world: 
         task = await session.get(Task, problem["task_id"])
     assert task is not None and task.status == "failed"
     assert task.error_code == "invalid_request"
-    assert await event_types(world, task.id) == ["task.failed"]
+    assert await event_types(world.genhook.services, task.id) == ["task.failed"]
 
 
 @pytest.mark.parametrize(
-    ("prompt", "code"),
-    [("a fox [sim:blocked]", "content_blocked")],
+    ("provider", "prompt", "http_status", "code"),
+    [
+        ("apimall", "a fox [sim:blocked]", 451, "content_blocked"),
+        # 400s (the README: "402 credits, 451 moderation, 400..."): a parameter the
+        # gateway refuses, though genhook's own checks let it through
+        ("apimall", "a fox [sim:duration=soon]", 400, "invalid_directive"),
+        ("apimart", "a fox [sim:blocked]", 400, "content_policy_violation"),
+        ("apimodels", "a fox [sim:duration=soon]", 400, "400"),  # its code is the status
+    ],
 )
 async def test_provider_refusal_leaves_a_failed_task_with_its_code(
-    world: Simulated, prompt: str, code: str
+    world: Simulated, provider: str, prompt: str, http_status: int, code: str
 ) -> None:
-    response = await submit(world, "apimall", prompt=prompt)
+    response = await submit(world, provider, prompt=prompt)
     assert response.status_code == 201
     task = response.json()
     assert task["status"] == "failed"
     assert task["error"]["code"] == code
-    assert await event_types(world, task["id"]) == ["task.failed"]
+    assert task["error"]["message"]  # the provider's own words
+    assert await event_types(world.genhook.services, task["id"]) == ["task.failed"]
+    sent = world.sim.stats.statuses[f"{provider}.create"]
+    assert sent == {http_status: 1}  # refused once, and not retried
 
 
 async def test_insufficient_credits_is_a_failed_task(settings: Settings) -> None:
@@ -132,46 +136,8 @@ async def test_unknown_provider_and_bad_bodies(world: Simulated) -> None:
     assert (await world.genhook.counts())["tasks"] == 0
 
 
-class CrashAfterCreate:
-    """Wraps a real adapter: the provider gets the create, then the process 'dies'."""
-
-    def __init__(self, inner: ProviderAdapter) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    async def create(self, *args: object, **kwargs: object) -> CreateResult:
-        await self.inner.create(*args, **kwargs)  # type: ignore[arg-type]
-        raise KeyboardInterrupt("simulated crash between the provider's create and our update")
-
-
-async def crash_submit(world: Simulated, provider: str, prompt: str = "crash") -> str:
-    services = world.genhook.services
-    real = services.adapters[provider]
-    adapters = {**services.adapters, provider: CrashAfterCreate(real)}
-    crashed = _with_adapters(services, adapters).submitter()
-    with pytest.raises(KeyboardInterrupt):
-        await crashed.submit(SubmitRequest(provider, MODELS[provider], prompt, {}))
-    async with services.sessions() as session:
-        task = (await session.exec(select(Task).where(Task.provider == provider))).one()
-    assert task.status == "submitting"  # the row was there before the provider call
-    return task.id
-
-
-def _with_adapters(services: Services, adapters: dict[str, object]) -> Services:
-    return replace(services, adapters=adapters)  # type: ignore[arg-type]
-
-
 def remaining_credits(world: Simulated) -> int:
     return world.sim.ledger.remaining(world.sim.config.apimall_credits, clock.utcnow())
-
-
-async def expire_leases(world: Simulated) -> None:
-    async with world.genhook.services.sessions() as session, session.begin():
-        for task in (await session.exec(select(Task))).all():
-            task.lease_expires_at = None
-            session.add(task)
 
 
 async def test_crash_apimall_is_resubmitted_with_the_same_idempotency_key(
@@ -191,7 +157,7 @@ async def test_crash_apimall_is_resubmitted_with_the_same_idempotency_key(
         task = await session.get(Task, task_id)
     assert task is not None and task.status == "pending"
     assert task.provider_task_id == next(iter(world.sim.tasks)).id
-    assert await event_types(world, task_id) == ["task.submitted"]
+    assert await event_types(world.genhook.services, task_id) == ["task.submitted"]
 
 
 async def test_crash_apimart_is_failed_after_its_grace_not_resubmitted(
@@ -216,7 +182,7 @@ async def test_crash_apimart_is_failed_after_its_grace_not_resubmitted(
     assert task.error_code == "create_unconfirmed"
     assert "may still have the job" in (task.error_message or "")
     assert task.anomalies == []
-    assert await event_types(world, task_id) == ["task.failed"]
+    assert await event_types(world.genhook.services, task_id) == ["task.failed"]
 
 
 async def test_crash_apimodels_is_rescued_by_its_callback(world: Simulated) -> None:
@@ -224,7 +190,7 @@ async def test_crash_apimodels_is_rescued_by_its_callback(world: Simulated) -> N
     done = await world.wait_terminal(task_id)
     assert done.status == Status.COMPLETED
     assert done.provider_task_id == next(iter(world.sim.tasks)).id  # learned from the callback
-    assert await event_types(world, task_id) == ["task.completed"]
+    assert await event_types(world.genhook.services, task_id) == ["task.completed"]
 
 
 async def test_reconcile_leaves_live_submissions_alone(world: Simulated) -> None:
@@ -297,7 +263,7 @@ async def test_a_create_answered_5xx_ends_by_its_providers_rule(
     submitter = services.submitter()
     fake_clock.advance(61)
     assert await submitter.reconcile_unconfirmed() == [(apimart["id"], "failed")]
-    assert await event_types(world, apimart["id"]) == ["task.failed"]
+    assert await event_types(world.genhook.services, apimart["id"]) == ["task.failed"]
 
     fake_clock.advance(30 * 60)  # apimodels.app: no callback came by its deadline
     await services.poller(holder="p").poll_once()
@@ -306,7 +272,7 @@ async def test_a_create_answered_5xx_ends_by_its_providers_rule(
     assert task is not None and task.status == "failed"
     assert task.error_code == "create_unconfirmed"
     assert "deadline" in (task.error_message or "")
-    assert await event_types(world, apimodels["id"]) == ["task.failed"]
+    assert await event_types(world.genhook.services, apimodels["id"]) == ["task.failed"]
     assert await submitter.reconcile_unconfirmed() == []
 
 

@@ -12,10 +12,11 @@ from sqlmodel import select
 from standardwebhooks import Webhook
 
 from receiver.settings import Settings
-from storage.models import OutboxEvent, Subscriber, Task
-from tests.support.delivery import eventually
+from storage.models import Subscriber, Task
 from tests.support.downstream import downstream
+from tests.support.events import event_types
 from tests.support.simulated import MODELS, Simulated, simulated_genhook
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -44,12 +45,6 @@ async def post(world: Simulated, body: dict[str, Any], key: str | None = None) -
 async def tasks_in_db(world: Simulated) -> list[Task]:
     async with world.genhook.services.sessions() as session:
         return list((await session.exec(select(Task))).all())
-
-
-async def event_types(world: Simulated, task_id: str) -> list[str]:
-    async with world.genhook.services.sessions() as session:
-        rows = await session.exec(select(OutboxEvent).where(OutboxEvent.task_id == task_id))
-        return [e.type for e in sorted(rows.all(), key=lambda e: e.seq or 0)]
 
 
 async def test_the_same_key_and_body_is_the_same_task_and_one_provider_job(
@@ -86,7 +81,9 @@ async def test_a_refused_submit_replays_its_refusal_and_records_it_once(world: S
     assert again.json()["error"]["task_id"] == first.json()["error"]["task_id"]
     assert again.json()["error"]["field"] == "n"
     assert len(await tasks_in_db(world)) == 1
-    assert await event_types(world, first.json()["error"]["task_id"]) == ["task.failed"]
+    assert await event_types(world.genhook.services, first.json()["error"]["task_id"]) == [
+        "task.failed"
+    ]
 
 
 async def test_unusable_idempotency_keys_are_refused_naming_the_header(world: Simulated) -> None:
@@ -156,7 +153,7 @@ async def test_an_unconfirmed_create_is_settled_by_an_operator(world: Simulated)
     assert failed.status_code == 200
     assert failed.json()["status"] == "failed"
     assert failed.json()["error"]["code"] == "settled_by_operator"
-    assert await event_types(world, lost["id"]) == ["task.failed"]
+    assert await event_types(world.genhook.services, lost["id"]) == ["task.failed"]
     again = await client.post(f"/api/tasks/{lost['id']}/settle", json={"outcome": "failed"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_settleable"
 

@@ -3,11 +3,15 @@
 The simulator serves honest PNGs; real CDNs also serve HTML error pages with 200,
 SVG, untyped bytes, huge or endless bodies and redirects. Each path here is one of
 those, and :attr:`Cdn.hits` counts requests per path so a test can prove that a
-refused URL was never fetched.
+refused URL was never fetched. ``status-<code>`` answers that status, ``hang``
+answers after ``hang_seconds`` (longer than a test's download timeout), and
+``chain?n=K`` redirects K times before the PNG. Setting :attr:`Cdn.healthy` makes
+every path (``status-*``, ``hang``) serve the PNG: the host has recovered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -29,12 +33,25 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
 class Cdn:
     url: str
     hits: Counter[str] = field(default_factory=Counter)
+    healthy: bool = False
+    hang_seconds: float = 1.0
 
 
 def _app(cdn: Cdn) -> Starlette:
     async def endpoint(request: Request) -> Response:
         name = request.path_params["name"]
         cdn.hits[name] += 1
+        if cdn.healthy and (name.startswith("status-") or name == "hang"):
+            return Response(PNG, media_type="image/png")
+        if name.startswith("status-"):
+            return Response(b"no", status_code=int(name.removeprefix("status-")))
+        if name == "hang":
+            await asyncio.sleep(cdn.hang_seconds)
+            return Response(PNG, media_type="image/png")
+        if name == "chain":
+            left = int(request.query_params["n"])
+            target = f"{cdn.url}/chain?n={left - 1}" if left > 1 else f"{cdn.url}/png"
+            return RedirectResponse(target, status_code=302)
         if name == "png":
             return Response(PNG, media_type="image/png")
         if name == "untyped":  # S3 and friends often say nothing useful

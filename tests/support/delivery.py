@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -69,14 +67,3 @@ async def subscriber(services: Services, subscriber_id: str) -> Subscriber:
         found = await session.get(Subscriber, subscriber_id)
     assert found is not None
     return found
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], within: float = 10, every: float = 0.02
-) -> None:
-    """Wait until ``check()`` is true (TimeoutError after ``within`` seconds)."""
-    async with asyncio.timeout(within):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(every)

@@ -18,6 +18,7 @@ from sqlmodel import select
 from receiver.app import create_app, server_options
 from receiver.services import Services
 from receiver.settings import Settings
+from receiver.web.application import WebApp
 from storage.models import (
     Asset,
     Delivery,
@@ -35,6 +36,7 @@ class Harness:
     base_url: str
     services: Services
     client: httpx.AsyncClient
+    app: WebApp  # the very application served: its route table, for tests that walk it
 
     @property
     def token(self) -> str:
@@ -85,4 +87,4 @@ async def running_genhook(
         assert token is not None
         headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
         async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
-            yield Harness(base_url, services, client)
+            yield Harness(base_url, services, client, app)

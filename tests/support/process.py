@@ -54,13 +54,18 @@ def api_headers(server_env: dict[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def shell_env(server_env: dict[str, str]) -> dict[str, str]:
-    """Another shell's environment for the server of ``server_env``: only where the
-    server is and its token (no database URL, no provider keys, no data dir)."""
+def client_env(url: str, token: str) -> dict[str, str]:
+    """Another shell's environment: only where the server is and its token (no database
+    URL, no provider keys, no data dir): what a CLI or a client elsewhere has."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GENHOOK_")}
-    env["GENHOOK_URL"] = f"http://127.0.0.1:{server_env['GENHOOK_PORT']}"
-    env["GENHOOK_API_TOKEN"] = (Path(server_env["GENHOOK_DATA_DIR"]) / "api-token").read_text()
+    env.update(GENHOOK_URL=url, GENHOOK_API_TOKEN=token)
     return env
+
+
+def shell_env(server_env: dict[str, str]) -> dict[str, str]:
+    """:func:`client_env` for the ``genhook serve`` process of ``server_env``."""
+    token = (Path(server_env["GENHOOK_DATA_DIR"]) / "api-token").read_text()
+    return client_env(f"http://127.0.0.1:{server_env['GENHOOK_PORT']}", token)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ async def test_build_adapters_uses_each_providers_url_and_key() -> None:
         )
 
     settings = Settings(
+        _env_file=None,
         apimodels_base_url="http://models.test/",
         apimall_base_url="http://mall.test",
         apimart_base_url="http://mart.test",
@@ -50,7 +51,7 @@ async def test_build_adapters_uses_each_providers_url_and_key() -> None:
 
 
 def test_unknown_provider_is_refused() -> None:
-    adapters = build_adapters(Settings(), httpx.AsyncClient())
+    adapters = build_adapters(Settings(_env_file=None), httpx.AsyncClient())
     with pytest.raises(UnknownProviderError) as info:
         get_adapter(adapters, "kie")
     assert info.value.provider == "kie"
