@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -41,28 +42,70 @@ def serve(
             "process next to `genhook worker` [GENHOOK_RUN_BACKGROUND]",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="web processes sharing the port (uvicorn workers; PostgreSQL only) "
+            "[GENHOOK_WORKERS]",
+        ),
+    ] = None,
 ) -> None:
-    """Run the service: callback receiver, API, and (by default) the background jobs."""
+    """Run the service: callback receiver, API, and (by default) the background jobs.
+
+    SIGTERM or Ctrl-C stops it gracefully: no new connections, requests and passes
+    in flight get ``GENHOOK_SHUTDOWN_GRACE_SECONDS``, leases are given back, exit 0.
+    """
     import uvicorn
 
     from receiver.app import create_app, server_options
     from receiver.tokens import load_api_token
 
-    settings = load_settings(host=host, port=port, run_background=background)
+    settings = load_settings(host=host, port=port, run_background=background, workers=workers)
     log_config = configure_logging(settings)
+    if problem := impossible(settings):
+        refuse(settings, problem, 2)
     token, generated = load_api_token(settings)
     settings = settings.updated(api_token=token)
     for line in startup_lines(settings, generated=generated):
         announce(settings, line)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=log_config,  # applied by uvicorn in every process it starts
-        access_log=False,
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": log_config,  # applied by uvicorn in every process it starts
+        "access_log": False,
         **server_options(settings),
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    # Each worker process builds its app from the environment, so what the command
+    # line chose goes there; the API token is in the data dir (or the environment).
+    os.environ.update(
+        GENHOOK_HOST=settings.host,
+        GENHOOK_PORT=str(settings.port),
+        GENHOOK_RUN_BACKGROUND=str(settings.run_background).lower(),
+        GENHOOK_WORKERS=str(settings.workers),
     )
+    common["http"] = "receiver.web.server:HeaderDeadlineProtocol"  # a class by name: picklable
+    uvicorn.run(
+        "receiver.app:app_from_environment", factory=True, workers=settings.workers, **common
+    )
+
+
+def impossible(settings: Settings) -> str | None:
+    """Why this combination of settings cannot work for ``serve``, or None."""
+    if settings.workers > 1 and settings.is_embedded_sqlite:
+        return (
+            f"--workers {settings.workers} needs PostgreSQL: SQLite has one writer process. "
+            "Set GENHOOK_DATABASE_URL=postgresql+asyncpg://..., or run one process."
+        )
+    if settings.workers > 1 and settings.port == 0:
+        return "--workers needs a fixed --port (workers share one listening socket)"
+    if settings.metrics.port is not None and settings.metrics.port == settings.port:
+        return "GENHOOK_METRICS_PORT is for `genhook worker`; it cannot be the serve port"
+    return None
 
 
 def startup_lines(settings: Settings, *, generated: bool) -> list[str]:
@@ -119,7 +162,12 @@ def worker(
         async with open_services(settings) as services:
             jobs = background_jobs(services, kind="worker")
             async with (
-                running_jobs(jobs, services.wakeups, services.jobs),
+                running_jobs(
+                    jobs,
+                    services.wakeups,
+                    services.jobs,
+                    grace_seconds=settings.shutdown_grace_seconds,
+                ),
                 ops_server(settings, services),
             ):
                 stop = asyncio.Event()
@@ -128,6 +176,11 @@ def worker(
                     loop.add_signal_handler(signum, stop.set)
                 announce(settings, f"worker {worker_id()} running; Ctrl-C to stop")
                 await stop.wait()
+                log.info(
+                    "stopping: no new work; passes in flight get %g s",
+                    settings.shutdown_grace_seconds,
+                )
+        log.info("worker %s stopped", worker_id())
 
     try:
         asyncio.run(main())
