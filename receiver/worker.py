@@ -149,8 +149,9 @@ async def running_jobs(
         yield scheduler
     finally:
         runner.stopping = True
-        scheduler.shutdown(wait=False)
+        scheduler.pause()  # no new runs; shutting down would cancel the ones in flight
         await runner.finish(grace_seconds)
+        scheduler.shutdown(wait=False)
         for follower in followers:
             follower.cancel()
         await asyncio.gather(*followers, return_exceptions=True)

@@ -88,6 +88,12 @@ def serve(
         GENHOOK_RUN_BACKGROUND=str(settings.run_background).lower(),
         GENHOOK_WORKERS=str(settings.workers),
     )
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # /metrics sums every worker
+        shared = settings.data_dir / f"prometheus-{settings.port}"
+        shared.mkdir(parents=True, exist_ok=True)
+        for stale in shared.glob("*.db"):  # a previous run's processes are gone
+            stale.unlink()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     common["http"] = "receiver.web.server:HeaderDeadlineProtocol"  # a class by name: picklable
     uvicorn.run(
         "receiver.app:app_from_environment", factory=True, workers=settings.workers, **common
