@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import weakref
 from dataclasses import dataclass
@@ -46,11 +47,25 @@ READ_ONLY: dict[str, Any] = {"genhook_read_only": True}
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
+
+def decode_json(text: str | bytes) -> Any:
+    """orjson's reading, or the json module's for what orjson refuses.
+
+    A database written before values were fitted may hold ``Infinity`` or ``NaN``
+    (the json module wrote them); orjson refuses them, and one such row would fail
+    every query that reads it, so it is read the slow way, and fitted downstream.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 # JSON columns (event payloads above all) encoded by orjson, several times faster
 # than the json module; text out, as both drivers expect.
 JSON_CODEC: dict[str, Any] = {
     "json_serializer": lambda value: orjson.dumps(value).decode(),
-    "json_deserializer": orjson.loads,
+    "json_deserializer": decode_json,
 }
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 

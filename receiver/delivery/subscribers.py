@@ -169,10 +169,15 @@ class Subscribers:
             return await _get(session, subscriber_id)
 
     async def remove(self, subscriber_id: str) -> None:
-        """Delete the subscriber with its deliveries and their attempt history."""
+        """Delete the subscriber with its deliveries and their attempt history.
+
+        Locks in the dispatcher's order (subscriber, then its deliveries by id), so a
+        pass recording outcomes for this subscriber waits instead of deadlocking.
+        """
         async with self._sessions() as session, session.begin():
-            subscriber = await _get(session, subscriber_id)
+            subscriber = await _get(session, subscriber_id, for_update=True)
             deliveries = select(Delivery.id).where(col(Delivery.subscriber_id) == subscriber_id)
+            await session.exec(deliveries.order_by(col(Delivery.id)).with_for_update())
             await session.exec(
                 delete(DeliveryAttempt).where(col(DeliveryAttempt.delivery_id).in_(deliveries))
             )

@@ -47,6 +47,8 @@ from storage.migrate import upgrade
 CALLBACKS = 60
 SPACING_S = 0.05
 IDLE_STREAMS = 1_000
+API_TOKEN = "bench-admin-token-0123456789abcdef"
+ADMIN = {"Authorization": f"Bearer {API_TOKEN}"}
 BIN = Path(sys.executable).parent
 PNG = task_image("bench", 0, 64)
 BODY = (
@@ -131,6 +133,7 @@ async def _genhook(
         GENHOOK_PORT=str(port),
         GENHOOK_PUBLIC_URL=f"http://127.0.0.1:{port}",
         GENHOOK_LOG_LEVEL="warning",
+        GENHOOK_API_TOKEN=API_TOKEN,
         GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS="true",
         GENHOOK_ASSETS_ALLOW_PRIVATE="true",
     )
@@ -205,7 +208,7 @@ async def measure(database_url: str | None, *, split: bool) -> tuple[list[float]
         async with (
             _serve(downstream.app, sub_port),
             _genhook(Path(tmp), database_url, split=split) as (base, _),
-            httpx.AsyncClient(base_url=base, timeout=30) as client,
+            httpx.AsyncClient(base_url=base, headers=ADMIN, timeout=30) as client,
         ):
             created = await client.post(
                 "/api/subscribers",
@@ -296,11 +299,14 @@ async def measure_streams(database_url: str | None) -> tuple[list[float], str, s
         async with (
             _serve(downstream.app, sub_port),
             _genhook(Path(tmp), database_url, split=False) as (base, _),
-            httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(30, read=None)) as client,
+            httpx.AsyncClient(
+                base_url=base, headers=ADMIN, timeout=httpx.Timeout(30, read=None)
+            ) as client,
             # the idle streams on a client of their own: its pool of 1,000 connections
             # would slow down every request the measuring side makes
             httpx.AsyncClient(
                 base_url=base,
+                headers=ADMIN,
                 timeout=httpx.Timeout(30, read=None),
                 limits=httpx.Limits(max_connections=IDLE_STREAMS + 1),
             ) as idle,

@@ -160,7 +160,7 @@ async def run(database_url: str, workdir: Path, scale: ChaosScale = FULL) -> Cha
                 migrate(env)
             server = serve_genhook(env, workdir / "genhook.log")
             try:
-                async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                async with server.admin(timeout=60) as client:
                     await register(client, subscriber)
                     started = time.monotonic()
                     submitted = await _submit_all(client, scale, result)

@@ -129,18 +129,18 @@ async def run(database_url: str, workdir: Path, scale: CrashScale = FULL) -> Cra
         server = serve_genhook(env, log)
         acknowledged: list[str] = []
         try:
-            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            async with server.admin(timeout=30) as client:
                 await register(client, subscriber)
             for _ in range(scale.rounds):
                 acknowledged += await _round(server, scale)
                 server = serve_genhook(env, log)  # the same database, after SIGKILL
-                async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                async with server.admin(timeout=30) as client:
                     pending = await client.get(
                         "/api/deliveries", params={"status": "pending", "limit": 200}
                     )
                     result.pending_at_restart.append(len(pending.json()["deliveries"]))
                 result.rounds += 1
-            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            async with server.admin(timeout=30) as client:
                 result.undrained = await _drain(client, within=60)
                 await _check(client, acknowledged, subscriber, result)
         finally:
@@ -154,7 +154,7 @@ async def _round(server: Server, scale: CrashScale) -> list[str]:
     """One round of callbacks, killed part way; returns the acknowledged task ids."""
     limits = httpx.Limits(max_connections=scale.connections)
     acknowledged: list[str] = []
-    async with httpx.AsyncClient(base_url=server.url, timeout=10, limits=limits) as client:
+    async with server.admin(timeout=10, limits=limits) as client:
         paths = []
         for _ in range(scale.callbacks_per_round):
             created = await client.post("/api/callback-urls", json={"provider": "apimodels"})

@@ -34,6 +34,7 @@ from schemathesis import Case
 from schemathesis.core.result import Ok
 
 from scripts.trust.processes import (
+    ADMIN,
     Server,
     free_port,
     genhook_env,
@@ -210,7 +211,7 @@ async def run(database_url: str, workdir: Path, scale: FuzzScale = FULL) -> Fuzz
 
 
 async def _callback_paths(server: Server, count: int) -> list[str]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+    async with server.admin(timeout=30) as client:
         paths = []
         for _ in range(count):
             created = await client.post("/api/callback-urls", json={"provider": "apimodels"})
@@ -276,6 +277,7 @@ def _fuzz_admin(server: Server, examples: int, result: FuzzResult) -> None:
     document = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
     schema = schemathesis.openapi.from_dict(document)
     session = requests.Session()
+    session.headers.update(ADMIN)
     for found in schema.get_all_operations():
         if not isinstance(found, Ok):
             raise RuntimeError(f"the OpenAPI document does not load: {found}")

@@ -16,11 +16,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 GENHOOK = str(Path(sys.executable).with_name("genhook"))
 SECRET = "chaos-secret-0123456789abcdef"
+API_TOKEN = "chaos-admin-token-0123456789abcdef"
+ADMIN = {"Authorization": f"Bearer {API_TOKEN}"}
 SIM_KEY = "chaos-key"
 PROVIDERS = ("apimodels", "apimall", "apimart")
 TRACEBACK = "Traceback (most recent call last)"
@@ -48,6 +51,10 @@ class Server:
                 return int(line.split()[1])
         return 0
 
+    def admin(self, **options: Any) -> httpx.AsyncClient:
+        """A client of this server's admin API, with its token."""
+        return httpx.AsyncClient(base_url=self.url, headers=ADMIN, **options)
+
     def tracebacks(self) -> int:
         return self.log.read_text(errors="replace").count(TRACEBACK) if self.log.exists() else 0
 
@@ -60,6 +67,7 @@ def genhook_env(data_dir: Path, database_url: str, port: int, **extra: str) -> d
         GENHOOK_PORT=str(port),
         GENHOOK_PUBLIC_URL=f"http://127.0.0.1:{port}",
         GENHOOK_SECRET=SECRET,
+        GENHOOK_API_TOKEN=API_TOKEN,
         GENHOOK_LOG_LEVEL="info",
         **extra,
     )
