@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -24,7 +25,7 @@ from tests.support import database
 from tests.support.delivery import eventually
 from tests.support.fleet import AUTH, TOKEN, Proc, clean_log, start_web
 from tests.support.process import free_port, genhook_env
-from tests.support.tcpproxy import TcpProxy, tcp_proxy
+from tests.support.tcpproxy import Mode, TcpProxy, tcp_proxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -67,7 +68,13 @@ async def statuses(url: str, ids: list[str]) -> dict[str, str]:
     return {row["id"]: row["status"] for row in rows}
 
 
-async def outage(client: httpx.AsyncClient, tasks: list[tuple[str, str]]) -> dict[str, object]:
+Answer = tuple[int, float, str | None]
+Read = tuple[int, float, dict[str, Any]]
+
+
+async def outage(
+    client: httpx.AsyncClient, tasks: list[tuple[str, str]]
+) -> tuple[list[Answer], Read, Read]:
     """Callbacks arriving one after another while the database is away, an API read
     and a readiness check at the same time."""
 
@@ -75,7 +82,7 @@ async def outage(client: httpx.AsyncClient, tasks: list[tuple[str, str]]) -> dic
         await asyncio.sleep(n * 0.7)
         return await send(client, task)
 
-    async def timed(path: str) -> tuple[int, float, dict[str, object]]:
+    async def timed(path: str) -> Read:
         began = time.monotonic()
         response = await client.get(path)
         return response.status_code, time.monotonic() - began, response.json()
@@ -85,12 +92,12 @@ async def outage(client: httpx.AsyncClient, tasks: list[tuple[str, str]]) -> dic
         timed("/api/tasks"),
         timed("/readyz"),
     )
-    return {"callbacks": callbacks, "listing": listing, "ready": ready}
+    return list(callbacks), listing, ready
 
 
 @pytest.mark.parametrize("mode", ["hang", "refuse"])
 async def test_a_database_that_goes_away_gets_503s_in_time_and_recovery_by_itself(
-    tmp_path: Path, pg: str, mode: str
+    tmp_path: Path, pg: str, mode: Mode
 ) -> None:
     target = make_url(pg)
     port = free_port()
@@ -114,7 +121,7 @@ async def test_a_database_that_goes_away_gets_503s_in_time_and_recovery_by_itsel
                 away = [await new_task(client) for _ in range(5)]
 
                 proxy.set_mode(mode)
-                seen = await outage(client, away)
+                callbacks, listing, ready = await outage(client, away)
 
                 proxy.set_mode("pass")
 
@@ -128,15 +135,13 @@ async def test_a_database_that_goes_away_gets_503s_in_time_and_recovery_by_itsel
         finally:
             web.ensure_stopped()
 
-    callbacks = seen["callbacks"]
-    assert isinstance(callbacks, list)
     for status, seconds, retry_after in callbacks:
         assert status == 503 and retry_after is not None, callbacks
         assert seconds < WRITE_TIMEOUT + SLACK, callbacks
-    status, seconds, body = seen["listing"]  # type: ignore[misc]
+    status, seconds, body = listing
     assert status == 503 and body["error"]["code"] == "storage_unavailable", body
     assert seconds < 10, seconds
-    status, seconds, body = seen["ready"]  # type: ignore[misc]
+    status, seconds, body = ready
     assert status == 503 and seconds < 2.5, (status, seconds, body)
     assert [status for status, _, _ in resent] == [200] * len(away)
     # everything acknowledged is committed
