@@ -77,9 +77,10 @@ class ProcfileResult(ChaosResult):
         return super().ok and not self.over_polled
 
     def rows(self) -> list[tuple[str, str]]:
+        per_web = ", ".join(f"{n}" for n in self.through_web.values())
         return [
             ("processes (web + worker)", f"{self.processes}"),
-            ("tasks submitted per web process", ", ".join(f"{n}" for n in self.through_web.values())),
+            ("tasks submitted per web process", per_web),
             *super().rows(),
             ("tasks polled beyond one poller's cadence", f"{len(self.over_polled)}"),
         ]  # fmt: skip
