@@ -60,6 +60,7 @@ def serve(
 
     from receiver.app import create_app, server_options
     from receiver.tokens import load_api_token
+    from receiver.web.server import CleanExitServer
 
     settings = load_settings(host=host, port=port, run_background=background, workers=workers)
     log_config = configure_logging(settings)
@@ -78,7 +79,7 @@ def serve(
         **server_options(settings),
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), **common)
+        CleanExitServer(uvicorn.Config(create_app(settings), **common)).run()
         return
     # Each worker process builds its app from the environment, so what the command
     # line chose goes there; the API token is in the data dir (or the environment).
