@@ -71,6 +71,7 @@ class ProcfileResult(ChaosResult):
     over_polled: list[str] = field(default_factory=list)
     through_web: dict[str, int] = field(default_factory=dict)
     processes: int = 0
+    transport_retries: int = 0
 
     @property
     def ok(self) -> bool:
@@ -83,6 +84,7 @@ class ProcfileResult(ChaosResult):
             ("tasks submitted per web process", per_web),
             *super().rows(),
             ("tasks polled beyond one poller's cadence", f"{len(self.over_polled)}"),
+            ("submits retried after a dropped connection", f"{self.transport_retries}"),
         ]  # fmt: skip
 
 
@@ -184,10 +186,18 @@ async def _submit_through(
     async def one(index: int, provider: str, prompt: str) -> None:
         web = index % len(clients)
         async with limit:
-            response = await clients[web].post(
-                "/api/tasks",
-                json={"provider": provider, "model": MODELS[provider], "prompt": prompt},
-            )
+            for attempt in range(3):  # a kept-alive connection the server just closed
+                try:
+                    response = await clients[web].post(
+                        "/api/tasks",
+                        json={"provider": provider, "model": MODELS[provider], "prompt": prompt},
+                        headers={"Idempotency-Key": prompt},  # a retry makes no second task
+                    )
+                    break
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
+                    result.transport_retries += 1
         if response.status_code >= 500:
             result.server_5xx += 1
             return

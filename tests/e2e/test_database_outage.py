@@ -135,6 +135,9 @@ async def test_a_database_that_goes_away_gets_503s_in_time_and_recovery_by_itsel
         finally:
             web.ensure_stopped()
 
+    answered = ", ".join(f"{s:.1f}" for _, s, _ in callbacks)
+    print(f"\n{mode}: callbacks 503 after {answered} s; /api/tasks 503 after {listing[1]:.1f} s; "
+          f"/readyz 503 after {ready[1]:.1f} s")  # fmt: skip
     for status, seconds, retry_after in callbacks:
         assert status == 503 and retry_after is not None, callbacks
         assert seconds < WRITE_TIMEOUT + SLACK, callbacks
