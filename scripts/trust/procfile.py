@@ -75,7 +75,7 @@ class ProcfileResult(ChaosResult):
 
     @property
     def ok(self) -> bool:
-        return super().ok and not self.over_polled
+        return super().ok and not self.over_polled and self.right == self.tasks > 0
 
     def rows(self) -> list[tuple[str, str]]:
         per_web = ", ".join(f"{n}" for n in self.through_web.values())
@@ -191,7 +191,8 @@ async def _submit_through(
                     response = await clients[web].post(
                         "/api/tasks",
                         json={"provider": provider, "model": MODELS[provider], "prompt": prompt},
-                        headers={"Idempotency-Key": prompt},  # a retry makes no second task
+                        # a retry makes no second task
+                        headers={"Idempotency-Key": prompt.replace(" ", "-")},
                     )
                     break
                 except httpx.TransportError:
