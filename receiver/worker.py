@@ -26,6 +26,7 @@ from receiver.heartbeat import JobBoard
 from receiver.services import Services
 from receiver.wakeups import Topic, Wakeups
 from storage.claims import worker_id
+from storage.errors import is_unavailable
 from storage.models import Asset, Delivery, Task
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,16 @@ class _Runner:
                     self._board.finished(job.name, None)
                 except Exception as exc:
                     self._board.finished(job.name, exc)
-                    log.exception("background job %s failed; retrying next tick", job.name)
+                    if is_unavailable(exc):  # an outage, not a bug: said once, no traceback
+                        log.warning(
+                            "background job %s: the database is unavailable (%s: %s); "
+                            "retrying next tick",
+                            job.name,
+                            type(exc).__name__,
+                            exc,
+                        )
+                    else:
+                        log.exception("background job %s failed; retrying next tick", job.name)
                 else:
                     self._board.finished(job.name)
                 finally:
