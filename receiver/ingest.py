@@ -120,6 +120,7 @@ class Ingestor:
                 return await asyncio.shield(pending.result)
         except TimeoutError:
             pending.abandoned = not pending.taken
+            pending.result.add_done_callback(_retrieved)  # nobody awaits it any more
             raise DatabaseUnavailableError(
                 f"the database did not take the write within {self._write_timeout:g} s"
             ) from None
@@ -220,6 +221,12 @@ class Ingestor:
         kept = replace(inbound, snapshot=None, detail=fitting.cut(detail, fitting.DETAIL_LENGTH))
         [result] = (await self._writer.write([kept], unreadable=outcome)).results
         return result
+
+
+def _retrieved(result: asyncio.Future[IngestResult]) -> None:
+    """Take the outcome of a write whose caller gave up (asyncio would log it unread)."""
+    if not result.cancelled():
+        result.exception()
 
 
 @dataclass(slots=True)
