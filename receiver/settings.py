@@ -39,7 +39,7 @@ class PollSettings(Section):
     batch_size: int = Field(default=200, gt=0, description="tasks claimed per poller pass")
     lease_seconds: float = Field(
         default=20,
-        ge=3,
+        gt=0,
         description="how long a claimed task is reserved for its poller (renewed while its "
         "pass runs): how soon another worker takes over a crashed one's polls",
     )
@@ -213,7 +213,7 @@ class DispatchSettings(Section):
     )
     lease_seconds: float = Field(
         default=20,
-        ge=3,
+        gt=0,
         description="how long a claimed delivery is reserved for its dispatcher (renewed "
         "while it is sent): how soon another worker takes over a crashed one's deliveries",
     )
@@ -270,7 +270,7 @@ class AssetsSettings(Section):
     batch_size: int = Field(default=16, gt=0, description="images claimed per pass")
     lease_seconds: float = Field(
         default=20,
-        ge=3,
+        gt=0,
         description="how long a claimed image is reserved for its mirror (renewed while it "
         "downloads): how soon another worker takes over a crashed one's downloads",
     )
@@ -410,7 +410,7 @@ class Settings(BaseSettings):
     )
     reconcile_lease_seconds: float = Field(
         default=20,
-        ge=3,
+        gt=0,
         description="how long a reconciler holds an unconfirmed submission it settles (and "
         "one it resubmitted without an answer), so no other worker settles it meanwhile",
     )
