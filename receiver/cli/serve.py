@@ -110,8 +110,6 @@ def impossible(settings: Settings) -> str | None:
         )
     if settings.workers > 1 and settings.port == 0:
         return "--workers needs a fixed --port (workers share one listening socket)"
-    if settings.metrics.port is not None and settings.metrics.port == settings.port:
-        return "GENHOOK_METRICS_PORT is for `genhook worker`; it cannot be the serve port"
     return None
 
 

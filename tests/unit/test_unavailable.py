@@ -51,5 +51,3 @@ def test_impossible_combinations_are_named(tmp_path: Path) -> None:
     assert impossible(settings(tmp_path, workers=2, database_url=postgres)) is None
     refused = impossible(settings(tmp_path, workers=2, database_url=postgres, port=0))
     assert refused is not None and "fixed --port" in refused
-    same = impossible(settings(tmp_path, port=9000, metrics_port=9000))
-    assert same is not None and "GENHOOK_METRICS_PORT" in same
