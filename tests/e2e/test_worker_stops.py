@@ -222,3 +222,78 @@ async def test_kill_9_is_taken_over_when_the_lease_runs_out_and_the_attempt_is_r
     assert attempts[0][1].startswith("interrupted") and worker_a.holder in attempts[0][1]
     assert attempts[1][1] is None
     assert clean_log(worker_b.text()) == [], worker_b.text()
+
+
+async def test_kill_9_mid_poll_is_taken_over_when_the_poll_lease_runs_out(
+    tmp_path: Path, pg: str
+) -> None:
+    """A worker killed while its poll of a slow provider is in flight: the other
+    worker polls the task once the poll lease (renewed while the call lasted) runs out."""
+    from scripts.trust.processes import SIM_KEY, simulator
+
+    lease = float(os.environ.get("TAKEOVER_LEASE_SECONDS", "6"))
+    port = free_port()
+    procs: list[Proc] = []
+    with simulator(tmp_path / "simulator.log") as sim:
+        env = fleet_env(
+            tmp_path,
+            pg,
+            port,
+            GENHOOK_POLL_LEASE_SECONDS=str(lease),
+            GENHOOK_APIMALL_BASE_URL=sim.url,
+            GENHOOK_APIMALL_API_KEY=SIM_KEY,
+            GENHOOK_APIMALL_POLL_FIRST="[0.5, 0.5]",
+            GENHOOK_APIMALL_POLL_INTERVAL="[0.5, 0.5]",
+            GENHOOK_PROVIDER_RETRY_ATTEMPTS="1",
+        )
+        try:
+            procs.append(start_web("web", env, tmp_path, port, "--no-background"))
+            async with (
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as client,
+                httpx.AsyncClient(base_url=sim.url, timeout=10) as sim_client,
+            ):
+                created = await client.post(
+                    "/api/tasks",
+                    json={"provider": "apimall", "model": "nano-banana", "prompt": "[sim:never]"},
+                    timeout=30,
+                )
+                assert created.status_code == 201, created.text
+                task_id = created.json()["id"]
+                # from now on every status answer takes far longer than the lease
+                slow = {"slow_response": lease * 2, "fault_scope": ["apimall"]}
+                assert (await sim_client.patch("/_sim/config", json=slow)).status_code == 200
+                worker_a = await asyncio.to_thread(start_worker, "worker-a", env, tmp_path)
+                procs.append(worker_a)
+
+                async def holder() -> str | None:
+                    rows = await fetch(
+                        pg,
+                        "SELECT lease_holder FROM tasks WHERE id = $1 AND lease_expires_at > now()",
+                        task_id,
+                    )
+                    return rows[0][0] if rows else None
+
+                async def held_by_a() -> bool:
+                    return await holder() == worker_a.holder
+
+                await eventually(held_by_a, within=15, every=0.1)
+                await asyncio.sleep(lease / 2)  # renewed meanwhile: the call still runs
+                assert await holder() == worker_a.holder
+                worker_b = await asyncio.to_thread(start_worker, "worker-b", env, tmp_path)
+                procs.append(worker_b)
+                killed = time.monotonic()
+                worker_a.process.send_signal(signal.SIGKILL)
+                worker_a.process.wait(10)
+
+                async def held_by_b() -> bool:
+                    return await holder() == worker_b.holder
+
+                await eventually(held_by_b, within=lease + 15, every=0.1)
+                takeover = time.monotonic() - killed
+                worker_b.process.kill()  # its own poll hangs too; nothing to wait for
+        finally:
+            for proc in reversed(procs):
+                proc.ensure_stopped()
+
+    print(f"\nkill -9 mid-poll: poll taken over after {takeover:.1f} s (lease {lease:g} s)")
+    assert takeover < lease + 3, f"taken over after {takeover:.1f} s"
