@@ -6,7 +6,8 @@
   delivers what arrives meanwhile at once.
 * ``kill -9``: the other worker takes the delivery over when its lease runs out
   (``GENHOOK_DISPATCH_LEASE_SECONDS``), and the attempt that died with the process
-  is in the delivery's history, recorded as interrupted.
+  is in the delivery's history, recorded as interrupted; a poll the provider holds
+  when the worker dies is taken over when the poll lease runs out.
 """
 
 from __future__ import annotations
