@@ -3,9 +3,10 @@
 The web layer (:mod:`receiver.web.application`) gets two things from here: the
 settings with the admin API token resolved (``GENHOOK_API_TOKEN`` or the one kept
 in the data dir: there is no unauthenticated mode), and how to open this process's
-runtime. That is the services, a reconcile of creates a crashed
-predecessor left unconfirmed, and, unless this is a web-only process
-(``--no-background``), the background jobs.
+runtime. That is the services and, unless this is a web-only process
+(``--no-background``), the background jobs (among them the reconciler, which
+settles at start what a crashed predecessor left unconfirmed). A web-only process
+calls no provider but to submit what it is asked to.
 """
 
 from __future__ import annotations
@@ -32,15 +33,27 @@ def create_app(settings: Settings) -> WebApp:
     @contextlib.asynccontextmanager
     async def runtime() -> AsyncIterator[Services]:
         async with open_services(settings) as services:
-            await _reconcile_on_start(services)
             if settings.run_background:
                 jobs = background_jobs(services, kind="serve")
-                async with running_jobs(jobs, services.wakeups, services.jobs):
+                async with running_jobs(
+                    jobs,
+                    services.wakeups,
+                    services.jobs,
+                    grace_seconds=settings.shutdown_grace_seconds,
+                ):
                     yield services
             else:
                 yield services
 
     return build_app(settings, runtime)
+
+
+def app_from_environment() -> WebApp:
+    """``genhook serve --workers N``: each uvicorn worker process builds its app here,
+    from the environment the command prepared (settings are read once per process)."""
+    settings = Settings()
+    server.HeaderDeadlineProtocol.header_timeout = settings.server.header_timeout_seconds
+    return create_app(settings)
 
 
 def create_ops_app(settings: Settings, services: Services) -> WebApp:
@@ -51,15 +64,8 @@ def create_ops_app(settings: Settings, services: Services) -> WebApp:
 def server_options(settings: Settings) -> dict[str, Any]:
     """The HTTP server's options against slow and broken clients (``receiver.web.server``),
     for ``uvicorn.run`` and ``uvicorn.Config``."""
-    return server.uvicorn_options(settings.server)
-
-
-async def _reconcile_on_start(services: Services) -> None:
-    """Settle creates a crashed predecessor left unconfirmed (see ``receiver.submit``)."""
-    try:
-        settled = await services.submitter().reconcile_unconfirmed()
-    except Exception:  # a provider outage must not keep the receiver from starting
-        log.exception("reconciling unconfirmed submissions failed; will retry later")
-        return
-    for task_id, verdict in settled:
-        log.info("unconfirmed submission %s: %s", task_id, verdict)
+    return {
+        **server.uvicorn_options(settings.server),
+        # requests in flight (an SSE stream ends at once) get the grace period to finish
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+    }

@@ -28,15 +28,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock, fitting, metrics
+from receiver.errors import DatabaseUnavailableError
 from receiver.lifecycle import Outcome
 from receiver.writes import Inbound, IngestResult, Written, write_batch
 from storage.engine import SessionFactory
+from storage.errors import is_unavailable
 from storage.sqlite_thread import SqliteWriterThread
 from storage.wakeups import OnTopics, mark
 
@@ -53,9 +54,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# A database that did not answer: the caller should retry (503), nothing is kept.
-# Anything else that fails a write is about the item, and the item is quarantined.
-UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
+# A database that did not answer (storage.errors.is_unavailable): the caller should
+# retry (503), nothing is kept. Anything else that fails a write is about the item,
+# and the item is quarantined.
 
 
 class BatchWriter(Protocol):
@@ -88,11 +89,22 @@ class Ingestor:
     Items of one batch are written in task-id order (stable, so one task's items
     keep their arrival order): concurrent writers in other processes then lock rows
     in the same order and cannot deadlock.
+
+    A database that does not answer must not hold callers: each waits at most
+    ``write_timeout`` seconds (``GENHOOK_DB_WRITE_TIMEOUT_SECONDS``) and then gets
+    :class:`~receiver.errors.DatabaseUnavailableError` (the callback route answers
+    503, the provider retries). Its item is then dropped from the queue if it was
+    not yet being written, so an error answer means "not stored" wherever it can;
+    a batch the database refused for being unavailable fails as a whole at once
+    (retrying it item by item would hold the queue for as many timeouts).
     """
 
-    def __init__(self, writer: BatchWriter, *, max_batch: int = 256) -> None:
+    def __init__(
+        self, writer: BatchWriter, *, max_batch: int = 256, write_timeout: float | None = None
+    ) -> None:
         self._writer = writer
         self._max_batch = max_batch
+        self._write_timeout = write_timeout
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -103,7 +115,15 @@ class Ingestor:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._write_forever(), name="genhook-ingest")
         # shield: a caller that goes away must not cancel a write others share
-        return await asyncio.shield(pending.result)
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                return await asyncio.shield(pending.result)
+        except TimeoutError:
+            pending.abandoned = not pending.taken
+            pending.result.add_done_callback(_retrieved)  # nobody awaits it any more
+            raise DatabaseUnavailableError(
+                f"the database did not take the write within {self._write_timeout:g} s"
+            ) from None
 
     async def aclose(self) -> None:
         """Finish what is queued, then stop the writer."""
@@ -117,13 +137,17 @@ class Ingestor:
 
     async def _write_forever(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            taken = [await self._queue.get()]
+            while len(taken) < self._max_batch and not self._queue.empty():
+                taken.append(self._queue.get_nowait())
+            batch = [p for p in taken if not p.abandoned]
+            for pending in batch:
+                pending.taken = True
             try:
-                await self._write(batch)
+                if batch:
+                    await self._write(batch)
             finally:
-                for _ in batch:
+                for _ in taken:
                     self._queue.task_done()
 
     async def _write(self, batch: list[_Pending]) -> None:
@@ -133,16 +157,30 @@ class Ingestor:
             written = await self._writer.write(
                 [p.inbound for p in batch], unreadable=Outcome.QUARANTINED
             )
-        except Exception:
-            if len(batch) > 1:
-                log.warning("a batch of %d failed; writing its items one by one", len(batch))
+        except Exception as exc:
+            if not is_unavailable(exc):
+                await self._write_each(batch)
+                return
+            log.warning(
+                "the database did not take a batch of %d: %s: %s",
+                len(batch),
+                type(exc).__name__,
+                exc,
+            )
             for pending in batch:
-                await self._write_alone(pending)
+                if not pending.result.done():
+                    pending.result.set_exception(exc)
             return
         metrics.ingest_committed(len(batch), time.perf_counter() - began)
         for pending, result in zip(batch, written.results, strict=True):
             if not pending.result.done():
                 pending.result.set_result(result)
+
+    async def _write_each(self, batch: list[_Pending]) -> None:
+        if len(batch) > 1:
+            log.warning("a batch of %d failed; writing its items one by one", len(batch))
+        for pending in batch:
+            await self._write_alone(pending)
 
     async def _write_alone(self, pending: _Pending) -> None:
         try:
@@ -163,9 +201,9 @@ class Ingestor:
             # nothing (a retry of the callback is then applied without the id).
             detail = f"provider task id already belongs to another task ({exc.orig})"
             outcome = Outcome.ANOMALY
-        except UNAVAILABLE:
-            raise
         except Exception as exc:
+            if is_unavailable(exc):
+                raise
             log.exception("snapshot for %s could not be written; quarantined", inbound.task_id)
             detail = f"could not be stored: {type(exc).__name__}: {exc}"
             outcome = Outcome.QUARANTINED
@@ -185,10 +223,18 @@ class Ingestor:
         return result
 
 
-@dataclass(frozen=True, slots=True)
+def _retrieved(result: asyncio.Future[IngestResult]) -> None:
+    """Take the outcome of a write whose caller gave up (asyncio would log it unread)."""
+    if not result.cancelled():
+        result.exception()
+
+
+@dataclass(slots=True)
 class _Pending:
     inbound: Inbound
     result: asyncio.Future[IngestResult]
+    taken: bool = False  # in a batch being written
+    abandoned: bool = False  # its caller was answered with an error before that
 
 
 async def ingest_batch(

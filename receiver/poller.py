@@ -33,6 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from receiver import clock, fitting, metrics, settlement
 from receiver.cadence import Cadence, PollOutcome, next_poll_at, next_poll_delay
 from receiver.ingest import Inbound, IngestResult, ingest_batch, ingest_in_session
+from receiver.leases import renewing
 from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot, normalize_state
 from receiver.pressure import CircuitState, ProviderPressure
 from receiver.providers.base import ProviderAdapter
@@ -94,10 +95,13 @@ class Poller:
         by_provider: dict[str, list[Task]] = defaultdict(list)
         for task in tasks:
             by_provider[task.provider].append(task)
-        outcomes = await asyncio.gather(
-            *(self._poll_provider(p, group, now, report) for p, group in by_provider.items()),
-            return_exceptions=True,
-        )
+        lease = timedelta(seconds=self._settings.lease_seconds)
+        keys = [task.id for task in tasks]
+        async with renewing(self._sessions, Task, keys, holder=self._holder, lease=lease):
+            outcomes = await asyncio.gather(
+                *(self._poll_provider(p, group, now, report) for p, group in by_provider.items()),
+                return_exceptions=True,
+            )
         for provider, outcome in zip(by_provider, outcomes, strict=True):
             if isinstance(outcome, Exception):  # one provider's failure is not the others'
                 log.error("polling %s failed unexpectedly", provider, exc_info=outcome)

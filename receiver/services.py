@@ -15,14 +15,15 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
 
-from receiver import netguard
+from receiver import leases, netguard
 from receiver.assets.mirror import Mirror
 from receiver.assets.store import AssetStore, LocalAssetStore
 from receiver.delivery.deliveries import Deliveries
@@ -42,7 +43,13 @@ from receiver.stream import EventStream
 from receiver.submit import Submitter
 from receiver.tokens import CallbackTokens, CallbackUrls, load_service_secret
 from receiver.wakeups import Topic, Wakeups
-from storage.engine import SessionFactory, create_engine, create_session_factory, is_sqlite
+from storage.engine import (
+    SessionFactory,
+    Timeouts,
+    create_engine,
+    create_session_factory,
+    is_sqlite,
+)
 from storage.errors import StorageError
 from storage.migrate import pending_revisions, upgrade
 from storage.sqlite_thread import SqliteWriterThread
@@ -87,6 +94,7 @@ class Services:
             settlement_rules(self.settings),
             deadline_seconds=self.settings.task_deadline_seconds,
             holder=holder,
+            reconcile_lease_seconds=self.settings.reconcile_lease_seconds,
             rng=rng,
         )
 
@@ -124,6 +132,10 @@ class Services:
             rng=rng,
         )
 
+    async def release_leases(self, holder: str, models: Sequence[type[SQLModel]]) -> None:
+        """What ``holder`` still holds on ``models``, given back (a clean stop)."""
+        await leases.release(self.sessions, models, holder=holder)
+
     def heartbeat(self, *, worker_id: str, kind: str) -> Heartbeat:
         return Heartbeat(
             self.sessions, self.jobs, self.settings.health, worker_id=worker_id, kind=kind
@@ -150,7 +162,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     ``release`` step) migrates it.
     """
     try:
-        engine = create_engine(settings.resolved_database_url)
+        db = settings.db
+        engine = create_engine(
+            settings.resolved_database_url,
+            timeouts=Timeouts(
+                connect=db.connect_timeout_seconds,
+                command=db.command_timeout_seconds,
+                statement=db.statement_timeout_seconds,
+                pool=db.pool_timeout_seconds,
+            ),
+        )
     except StorageError as exc:
         raise DatabaseSetupError(str(exc)) from exc
     try:
@@ -172,7 +193,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             writer = SqliteThreadWriter(thread, committed)
         else:
             thread, writer = None, SessionWriter(sessions)
-        ingestor = Ingestor(writer)
+        ingestor = Ingestor(writer, write_timeout=settings.db.write_timeout_seconds)
         stream = EventStream(sessions, settings.events, wakeups)
         webhook_http = netguard.guarded_client(
             allow_private=settings.delivery.allow_private_targets,

@@ -47,7 +47,10 @@ class PollSettings(Section):
     tick_seconds: float = Field(default=1.0, gt=0, description="how often the poller runs")
     batch_size: int = Field(default=200, gt=0, description="tasks claimed per poller pass")
     lease_seconds: float = Field(
-        default=60, gt=0, description="how long a claimed task is reserved for its poller"
+        default=20,
+        gt=0,
+        description="how long a claimed task is reserved for its poller (renewed while its "
+        "pass runs): how soon another worker takes over a crashed one's polls",
     )
     jitter: float = Field(default=0.1, ge=0, lt=1, description="± share on every interval")
     concurrency: int = Field(default=4, gt=0, description="parallel status requests per provider")
@@ -217,6 +220,12 @@ class DispatchSettings(Section):
     batch_size: int = Field(
         default=32, gt=0, description="deliveries claimed (and sent concurrently) per pass"
     )
+    lease_seconds: float = Field(
+        default=20,
+        gt=0,
+        description="how long a claimed delivery is reserved for its dispatcher (renewed "
+        "while it is sent): how soon another worker takes over a crashed one's deliveries",
+    )
 
 
 class EventsSettings(Section):
@@ -299,6 +308,12 @@ class AssetsSettings(Section):
         default=1.0, gt=0, description="how often the mirror looks for images to download"
     )
     batch_size: int = Field(default=16, gt=0, description="images claimed per pass")
+    lease_seconds: float = Field(
+        default=20,
+        gt=0,
+        description="how long a claimed image is reserved for its mirror (renewed while it "
+        "downloads): how soon another worker takes over a crashed one's downloads",
+    )
     concurrency: int = Field(default=4, gt=0, description="parallel downloads per pass")
 
     @field_validator("store")
@@ -331,6 +346,35 @@ class AssetsSettings(Section):
     def s3_location(self) -> S3Location | None:
         """The bucket and prefix of an S3 store; None for the local disk."""
         return parse_store_url(self.store) if self.store else None
+
+
+class DbSettings(Section):
+    """How long genhook waits for the database before it says so (``storage.engine``).
+
+    All well under the providers' 10 s callback timeout: a callback the database
+    cannot take is answered 503 with ``Retry-After`` in time for the provider to
+    retry, never left hanging. PostgreSQL only, except ``write_timeout_seconds``.
+    """
+
+    connect_timeout_seconds: float = Field(
+        default=3, gt=0, description="opening a database connection"
+    )
+    command_timeout_seconds: float = Field(
+        default=5,
+        gt=0,
+        description="one statement, as the client waits for it (a host that stopped answering)",
+    )
+    statement_timeout_seconds: float = Field(
+        default=5, gt=0, description="one statement, as the server runs it (statement_timeout)"
+    )
+    pool_timeout_seconds: float = Field(
+        default=3, gt=0, description="waiting for a free pooled connection"
+    )
+    write_timeout_seconds: float = Field(
+        default=6,
+        gt=0,
+        description="most a callback waits for its commit before it is answered 503",
+    )
 
 
 class MetricsSettings(Section):
@@ -435,8 +479,23 @@ class Settings(BaseSettings):
     reconcile_every_seconds: float = Field(
         default=30, gt=0, description="how often unconfirmed submissions are settled"
     )
+    reconcile_lease_seconds: float = Field(
+        default=20,
+        gt=0,
+        description="how long a reconciler holds an unconfirmed submission it settles (and "
+        "one it resubmitted without an answer), so no other worker settles it meanwhile",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=10,
+        ge=0,
+        description="on SIGTERM/SIGINT, how long passes in flight may take to finish",
+    )
+    workers: int = Field(
+        default=1, ge=1, description="`genhook serve`: web processes (PostgreSQL only)"
+    )
 
     server: ServerSettings = ServerSettings()
+    db: DbSettings = DbSettings()
     poll: PollSettings = PollSettings()
     circuit: CircuitSettings = CircuitSettings()
     provider: ProviderCallSettings = ProviderCallSettings()
@@ -452,6 +511,7 @@ class Settings(BaseSettings):
 
     SECTIONS: ClassVar[tuple[str, ...]] = (
         "server",
+        "db",
         "poll",
         "circuit",
         "provider",

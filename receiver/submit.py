@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -81,6 +82,7 @@ from receiver.settlement import (
 )
 from receiver.tokens import CallbackUrls
 from receiver.wakeups import Topic
+from storage.claims import claim_due_noting
 from storage.engine import SessionFactory
 from storage.models import Subscriber, Task
 from storage.wakeups import mark
@@ -88,6 +90,7 @@ from storage.wakeups import mark
 log = logging.getLogger(__name__)
 
 SUBMIT_LEASE = timedelta(seconds=120)
+RECONCILE_BATCH = 100  # unconfirmed submissions one reconcile pass takes on
 
 
 SETTLED_CODE = "settled_by_operator"
@@ -146,6 +149,7 @@ class Submitter:
         *,
         deadline_seconds: float,
         holder: str = "submit",
+        reconcile_lease_seconds: float = 20,
         rng: random.Random | None = None,
     ) -> None:
         self._sessions = sessions
@@ -157,6 +161,7 @@ class Submitter:
         self._rules = rules
         self._deadline = timedelta(seconds=deadline_seconds)
         self._holder = holder
+        self._reconcile_lease = timedelta(seconds=reconcile_lease_seconds)
         self._rng = rng or random.Random()
 
     async def submit(self, request: SubmitRequest, *, idempotency_key: str | None = None) -> Task:
@@ -343,20 +348,40 @@ class Submitter:
     async def reconcile_unconfirmed(self) -> list[tuple[str, str]]:
         """Settle ``submitting`` tasks whose submitter is gone (lease free or expired).
 
+        The pass first leases the tasks it takes on (``GENHOOK_RECONCILE_LEASE_SECONDS``,
+        ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers reconciling at the same
+        moment never settle, or resubmit, one task twice; a resubmitted create that is
+        again unconfirmed keeps the lease until it runs out, so no other worker resends
+        it right behind this one. Tasks that wait are given back at the end of the pass.
+
         Returns ``(task id, what was done)`` for each task acted on: ``resubmitted``,
         ``failed``, ``still unconfirmed`` (resubmitted, and again without an answer)
         or ``not settled: <why>``; tasks that wait (for a callback, or their grace
         period) are not listed.
         """
         now = clock.utcnow()
-        async with self._sessions() as session:
-            query = select(Task).where(
-                Task.status == Status.SUBMITTING.value,
-                col(Task.lease_expires_at).is_(None) | (col(Task.lease_expires_at) <= now),
+        async with self._sessions() as session, session.begin():
+            claimed = await claim_due_noting(
+                session,
+                Task,
+                due_column=None,
+                now=now,
+                holder=self._holder,
+                lease=self._reconcile_lease,
+                limit=RECONCILE_BATCH,
+                extra_filters=(col(Task.status) == Status.SUBMITTING.value,),
             )
-            stranded = (await session.exec(query)).all()
+            ids = [key for key, _ in claimed]
+            stranded = (
+                (
+                    await session.exec(select(Task).where(col(Task.id).in_(ids)).order_by(Task.id))
+                ).all()
+                if ids
+                else []
+            )
 
         done: list[tuple[str, str]] = []
+        waiting: list[str] = []
         for task in stranded:
             try:
                 verdict = await self._settle_unconfirmed(task, now)
@@ -365,7 +390,20 @@ class Submitter:
                 verdict = f"not settled: {type(exc).__name__}: {exc}"
             if verdict is not None:
                 done.append((task.id, verdict))
+            else:
+                waiting.append(task.id)
+        if waiting:
+            await self._give_back(waiting)
         return done
+
+    async def _give_back(self, task_ids: list[str]) -> None:
+        """Leases on tasks this pass took on and left waiting, free again."""
+        async with self._sessions() as session, session.begin():
+            await session.exec(
+                update(Task)
+                .where(col(Task.id).in_(task_ids), col(Task.lease_holder) == self._holder)
+                .values(lease_holder=None, lease_expires_at=None)
+            )
 
     async def _settle_unconfirmed(self, task: Task, now: datetime) -> str | None:
         rule = self._rules[task.provider]
@@ -397,7 +435,8 @@ class Submitter:
         if not await self._count_attempt(task.id):
             return None  # settled meanwhile (a callback, another worker)
         log.info("task %s: resubmitting its unconfirmed create: %s", task.id, verdict.reason)
-        return _reconcile_verdict(await self._create(adapter, task.id, request))
+        created = await self._create(adapter, task.id, request, hold=self._reconcile_lease)
+        return _reconcile_verdict(created)
 
     async def _count_attempt(self, task_id: str) -> bool:
         """One more create is about to be sent; False if the task is no longer ours to."""
@@ -405,7 +444,8 @@ class Submitter:
             task = await session.get(Task, task_id, with_for_update=True)
             if task is None or task.status != Status.SUBMITTING.value:
                 return False
-            if task.lease_expires_at is not None and task.lease_expires_at > clock.utcnow():
+            held_by_other = task.lease_holder != self._holder
+            if held_by_other and task.lease_expires_at and task.lease_expires_at > clock.utcnow():
                 return False
             task.create_attempts += 1
             task.lease_holder = self._holder
@@ -456,7 +496,16 @@ class Submitter:
                 session.add(webhook)
         return task
 
-    async def _create(self, adapter: ProviderAdapter, task_id: str, request: SubmitRequest) -> Task:
+    async def _create(
+        self,
+        adapter: ProviderAdapter,
+        task_id: str,
+        request: SubmitRequest,
+        *,
+        hold: timedelta | None = None,
+    ) -> Task:
+        """Send the create; ``hold``: keep an unconfirmed task leased that long (the
+        reconciler's resubmits), instead of leaving it to the reconciler at once."""
         callback_url = (
             self._callback_urls.for_task(adapter.name, task_id) if adapter.has_callbacks else None
         )
@@ -471,7 +520,7 @@ class Submitter:
         except ProviderRejectedError as exc:
             await self._fail(task_id, adapter.name, exc.code or str(exc.status_code), exc.message)
         except ProviderCallError as exc:
-            await self._unconfirmed(task_id, adapter.name, exc)
+            await self._unconfirmed(task_id, adapter.name, exc, hold=hold)
         else:
             await self._confirm(task_id, adapter.name, created.provider_task_id, created.snapshot)
         return await self._reload(task_id)
@@ -510,17 +559,21 @@ class Submitter:
         )
         await self._record(Inbound(task_id, provider, Source.SUBMIT, snapshot))
 
-    async def _unconfirmed(self, task_id: str, provider: str, exc: ProviderCallError) -> None:
+    async def _unconfirmed(
+        self, task_id: str, provider: str, exc: ProviderCallError, *, hold: timedelta | None
+    ) -> None:
         """The provider may or may not have the task: keep it ``submitting``.
 
-        Its lease is released at once so the reconciler takes it on its next pass.
+        Its lease is released at once so the reconciler takes it on its next pass,
+        unless ``hold`` keeps it with this (reconciling) holder for that long.
         """
         log.warning("task %s: %s: %s", task_id, UNCONFIRMED, exc)
         async with self._sessions() as session, session.begin():
             task = await session.get(Task, task_id, with_for_update=True)
             assert task is not None
-            task.lease_holder = None
-            task.lease_expires_at = None
+            now = clock.utcnow()
+            task.lease_holder = self._holder if hold is not None else None
+            task.lease_expires_at = now + hold if hold is not None else None
             task.error_code = UNCONFIRMED_CODE
             task.error_message = f"{UNCONFIRMED}: {exc}"
             task.updated_at = clock.utcnow()

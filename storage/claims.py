@@ -16,7 +16,15 @@ of waiting or double-claiming; on SQLite the whole statement runs under the sing
 writer lock (``BEGIN IMMEDIATE``), which gives the same guarantee. The inner query is
 a range scan on an index over the due column, and rows that are not due (terminal
 tasks keep it NULL) are never visited: the cost follows the number of due rows, not
-the size of the table. A worker that dies simply lets its leases expire.
+the size of the table.
+
+A worker that dies simply lets its leases expire; one that stops cleanly gives back
+what it still holds at once (:func:`release_held`). Either way the row keeps its
+``lease_holder``: a due row whose lease ran out while it still names a holder was
+being worked on when that worker went away, and :func:`claim_due_noting` tells the
+next claimer so (the dispatcher records the attempt as interrupted). A pass that
+may outlast its lease renews it while it runs (:func:`renew`), so leases can be
+short and takeover after a crash fast.
 """
 
 from __future__ import annotations
@@ -55,28 +63,107 @@ async def claim_due(
     Runs inside the caller's transaction; the claim holds once that commits.
     """
     table = model.__table__  # type: ignore[attr-defined]
+    statement = _claim_statement(table, due_column, now, holder, lease, limit, extra_filters)
+    result = await session.exec(statement)
+    return list(result.scalars().all())
+
+
+async def claim_due_noting(
+    session: AsyncSession,
+    model: type[SQLModel],
+    *,
+    due_column: str | None,
+    now: datetime,
+    holder: str,
+    lease: timedelta,
+    limit: int,
+    extra_filters: tuple[Any, ...] = (),
+) -> list[tuple[Any, str | None]]:
+    """:func:`claim_due`, also naming for each key the holder whose lease ran out on
+    it unfinished (``None`` for a row nobody was working on). ``due_column=None``
+    claims unleased rows that ``extra_filters`` select, due or not.
+
+    The candidates are selected and locked first (``FOR UPDATE SKIP LOCKED``; on
+    SQLite the write lock), then leased: two statements, one claim.
+    """
+    table = model.__table__  # type: ignore[attr-defined]
     (key,) = table.primary_key.columns
-    due: Column[Any] = table.c[due_column]
-    lease_expires: Column[Any] = table.c.lease_expires_at
-    candidates = (
-        select(key)
-        .where(
-            due <= now,
-            or_(lease_expires.is_(None), lease_expires <= now),
-            *extra_filters,
-        )
-        .order_by(due)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    candidates = _candidates(table, due_column, now, limit, extra_filters).add_columns(
+        table.c.lease_holder
     )
-    statement = (
+    found = [(row[0], row[1]) for row in (await session.exec(candidates)).all()]
+    if found:
+        await session.exec(
+            update(table)
+            .where(key.in_([k for k, _ in found]))
+            .values(lease_holder=holder, lease_expires_at=now + lease)
+        )
+    return found
+
+
+async def renew(
+    session: AsyncSession, model: type[SQLModel], keys: list[Any], *, holder: str, until: datetime
+) -> int:
+    """Extend ``holder``'s leases on ``keys`` to ``until`` (rows it no longer holds stay)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    (key,) = table.primary_key.columns
+    result = await session.exec(
+        update(table)
+        .where(key.in_(keys), table.c.lease_holder == holder)
+        .values(lease_expires_at=until)
+    )
+    return int(result.rowcount)
+
+
+async def release_held(
+    session: AsyncSession, model: type[SQLModel], *, holder: str, now: datetime
+) -> int:
+    """Let every live lease of ``holder`` on ``model`` run out now; returns how many.
+
+    The holder's name stays on the rows: one still due was interrupted, and its next
+    claimer is told (:func:`claim_due_noting`).
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    result = await session.exec(
+        update(table)
+        .where(table.c.lease_holder == holder, table.c.lease_expires_at > now)
+        .values(lease_expires_at=now)
+    )
+    return int(result.rowcount)
+
+
+def _candidates(
+    table: Any, due_column: str | None, now: datetime, limit: int, extra_filters: tuple[Any, ...]
+) -> Any:
+    """Unleased rows that are due (``due_column`` NULL: every unleased row the filters pick)."""
+    (key,) = table.primary_key.columns
+    lease_expires: Column[Any] = table.c.lease_expires_at
+    due: Column[Any] = table.c[due_column] if due_column is not None else key
+    conditions = [or_(lease_expires.is_(None), lease_expires <= now), *extra_filters]
+    if due_column is not None:
+        conditions.append(due <= now)
+    return (
+        select(key).where(*conditions).order_by(due).limit(limit).with_for_update(skip_locked=True)
+    )
+
+
+def _claim_statement(
+    table: Any,
+    due_column: str,
+    now: datetime,
+    holder: str,
+    lease: timedelta,
+    limit: int,
+    extra_filters: tuple[Any, ...],
+) -> Any:
+    (key,) = table.primary_key.columns
+    candidates = _candidates(table, due_column, now, limit, extra_filters)
+    return (
         update(table)
         .where(key.in_(candidates.scalar_subquery()))
         .values(lease_holder=holder, lease_expires_at=now + lease)
         .returning(key)
     )
-    result = await session.exec(statement)
-    return list(result.scalars().all())
 
 
 async def claim_due_rows(

@@ -24,6 +24,7 @@ import contextlib
 import json
 import sqlite3
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +70,42 @@ JSON_CODEC: dict[str, Any] = {
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long to wait for PostgreSQL before failing (seconds). The service passes
+    short ones so a database that hangs is an error in seconds, not minutes; the
+    migrations (``genhook db upgrade``) run without, as long statements are theirs.
+    """
+
+    connect: float
+    command: float  # the client's wait for one statement (a host that stopped answering)
+    statement: float  # the server's statement_timeout
+    pool: float  # waiting for a free pooled connection
+
+
+def create_engine(url: str, *, echo: bool = False, timeouts: Timeouts | None = None) -> AsyncEngine:
     """Build the engine for ``url``; only ``sqlite+aiosqlite`` and ``postgresql+asyncpg``."""
     parsed = make_url(url)
     if parsed.drivername == "sqlite+aiosqlite":
         return _sqlite_engine(url, parsed.database, echo=echo)
     if parsed.drivername == "postgresql+asyncpg":
-        return create_async_engine(url, echo=echo, pool_pre_ping=True, **JSON_CODEC)
+        options: dict[str, Any] = {}
+        if timeouts is not None:
+            options = {
+                "pool_timeout": timeouts.pool,
+                "connect_args": {
+                    "timeout": timeouts.connect,
+                    "command_timeout": timeouts.command,
+                    "server_settings": {
+                        "statement_timeout": str(round(timeouts.statement * 1000)),
+                        # a transaction left open by a stalled client is ended too
+                        "idle_in_transaction_session_timeout": str(
+                            round(max(timeouts.statement, timeouts.command) * 2000)
+                        ),
+                    },
+                },
+            }
+        return create_async_engine(url, echo=echo, pool_pre_ping=True, **JSON_CODEC, **options)
     raise UnsupportedDatabaseError(
         f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
         "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"

@@ -43,6 +43,7 @@ from receiver.assets.schedule import AssetStatus, RetryPolicy, next_attempt, ret
 from receiver.assets.store import AssetStore, asset_key
 from receiver.errors import AssetError, AssetFetchFailedError, AssetRefusedError
 from receiver.events import record_event
+from receiver.leases import renewing
 from receiver.lifecycle import EventType
 from receiver.settings import AssetsSettings
 from storage.claims import claim_due_rows, worker_id
@@ -53,9 +54,6 @@ log = logging.getLogger(__name__)
 
 PENDING = AssetStatus.PENDING.value
 STORED = AssetStatus.STORED.value
-
-# A claimed download may run for the whole timeout; the lease outlives it.
-LEASE_MARGIN_SECONDS = 60
 
 
 @dataclass
@@ -97,6 +95,7 @@ class Mirror:
             first=settings.retry_first_seconds, maximum=settings.retry_max_seconds
         )
         self._horizon = timedelta(seconds=settings.retry_horizon_seconds)
+        self._lease = timedelta(seconds=settings.lease_seconds)
 
     async def mirror_once(self) -> MirrorReport:
         report = MirrorReport()
@@ -110,7 +109,11 @@ class Mirror:
             async with limit:
                 await self._mirror(asset, report)
 
-        outcomes = await asyncio.gather(*(one(asset) for asset in claimed), return_exceptions=True)
+        keys = [asset.id for asset in claimed]
+        async with renewing(self._sessions, Asset, keys, holder=self._holder, lease=self._lease):
+            outcomes = await asyncio.gather(
+                *(one(asset) for asset in claimed), return_exceptions=True
+            )
         for asset, outcome in zip(claimed, outcomes, strict=True):
             if isinstance(outcome, Exception):  # its lease expires; the others are done
                 log.error(
@@ -119,7 +122,7 @@ class Mirror:
         return report
 
     async def _claim(self, now: datetime) -> Sequence[Asset]:
-        lease = timedelta(seconds=self._settings.timeout_seconds + LEASE_MARGIN_SECONDS)
+        lease = self._lease
         async with self._sessions() as session, session.begin():
             return await claim_due_rows(
                 session,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -41,17 +42,32 @@ def serve(
             "process next to `genhook worker` [GENHOOK_RUN_BACKGROUND]",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="web processes sharing the port (uvicorn workers; PostgreSQL only) "
+            "[GENHOOK_WORKERS]",
+        ),
+    ] = None,
 ) -> None:
-    """Run the service: callback receiver, API, and (by default) the background jobs."""
+    """Run the service: callback receiver, API, and (by default) the background jobs.
+
+    SIGTERM or Ctrl-C stops it gracefully: no new connections, requests and passes
+    in flight get ``GENHOOK_SHUTDOWN_GRACE_SECONDS``, leases are given back, exit 0.
+    """
     import uvicorn
 
     from receiver.app import create_app, server_options
     from receiver.errors import GenhookError
     from receiver.services import check_asset_store
     from receiver.tokens import load_api_token
+    from receiver.web.server import CleanExitServer
 
-    settings = load_settings(host=host, port=port, run_background=background)
+    settings = load_settings(host=host, port=port, run_background=background, workers=workers)
     log_config = configure_logging(settings)
+    if problem := impossible(settings):
+        refuse(settings, problem, 2)
     token, generated = load_api_token(settings)
     settings = settings.updated(api_token=token)
     for line in startup_lines(settings, generated=generated):
@@ -60,15 +76,47 @@ def serve(
         asyncio.run(check_asset_store(settings))
     except GenhookError as exc:
         refuse(settings, str(exc), 1)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=log_config,  # applied by uvicorn in every process it starts
-        access_log=False,
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": log_config,  # applied by uvicorn in every process it starts
+        "access_log": False,
         **server_options(settings),
+    }
+    if settings.workers == 1:
+        CleanExitServer(uvicorn.Config(create_app(settings), **common)).run()
+        return
+    # Each worker process builds its app from the environment, so what the command
+    # line chose goes there; the API token is in the data dir (or the environment).
+    os.environ.update(
+        GENHOOK_HOST=settings.host,
+        GENHOOK_PORT=str(settings.port),
+        GENHOOK_RUN_BACKGROUND=str(settings.run_background).lower(),
+        GENHOOK_WORKERS=str(settings.workers),
     )
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # /metrics sums every worker
+        shared = settings.data_dir / f"prometheus-{settings.port}"
+        shared.mkdir(parents=True, exist_ok=True)
+        for stale in shared.glob("*.db"):  # a previous run's processes are gone
+            stale.unlink()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
+    common["http"] = "receiver.web.server:HeaderDeadlineProtocol"  # a class by name: picklable
+    uvicorn.run(
+        "receiver.app:app_from_environment", factory=True, workers=settings.workers, **common
+    )
+
+
+def impossible(settings: Settings) -> str | None:
+    """Why this combination of settings cannot work for ``serve``, or None."""
+    if settings.workers > 1 and settings.is_embedded_sqlite:
+        return (
+            f"--workers {settings.workers} needs PostgreSQL: SQLite has one writer process. "
+            "Set GENHOOK_DATABASE_URL=postgresql+asyncpg://..., or run one process."
+        )
+    if settings.workers > 1 and settings.port == 0:
+        return "--workers needs a fixed --port (workers share one listening socket)"
+    return None
 
 
 def startup_lines(settings: Settings, *, generated: bool) -> list[str]:
@@ -125,7 +173,12 @@ def worker(
         async with open_services(settings) as services:
             jobs = background_jobs(services, kind="worker")
             async with (
-                running_jobs(jobs, services.wakeups, services.jobs),
+                running_jobs(
+                    jobs,
+                    services.wakeups,
+                    services.jobs,
+                    grace_seconds=settings.shutdown_grace_seconds,
+                ),
                 ops_server(settings, services),
             ):
                 stop = asyncio.Event()
@@ -134,6 +187,11 @@ def worker(
                     loop.add_signal_handler(signum, stop.set)
                 announce(settings, f"worker {worker_id()} running; Ctrl-C to stop")
                 await stop.wait()
+                log.info(
+                    "stopping: no new work; passes in flight get %g s",
+                    settings.shutdown_grace_seconds,
+                )
+        log.info("worker %s stopped", worker_id())
 
     try:
         asyncio.run(main())

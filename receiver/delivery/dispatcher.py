@@ -24,9 +24,11 @@ event cannot be read or encoded is recorded as a failed attempt with the reason
 (and retried on its schedule) instead of failing the claim, and when the pass's
 outcomes cannot be recorded together each is recorded alone.
 
-A dispatcher that dies mid-pass loses nothing: its leases expire and another one
-sends the deliveries again, with the same ``webhook-id`` (delivery is at least once;
-the id lets receivers drop the duplicate).
+A dispatcher that dies mid-pass loses nothing: its leases (``GENHOOK_DISPATCH_LEASE_SECONDS``,
+renewed while a pass sends) expire and another one sends the deliveries again, with
+the same ``webhook-id`` (delivery is at least once; the id lets receivers drop the
+duplicate). The attempt that died with it is recorded by the one that takes the
+delivery over, as ``interrupted``, so the delivery's history has every attempt.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ from receiver.delivery.schedule import (
 from receiver.delivery.signing import secrets_in_use, webhook_headers
 from receiver.delivery.subscribers import disable_in_session
 from receiver.errors import TargetRefusedError
+from receiver.leases import renewing
 from receiver.settings import DeliverySettings, DispatchSettings
-from storage.claims import claim_due
+from storage.claims import claim_due_noting
 from storage.engine import SessionFactory
 from storage.models import Delivery, DeliveryAttempt, OutboxEvent, Subscriber
 
@@ -69,7 +72,7 @@ log = logging.getLogger(__name__)
 PENDING = DeliveryStatus.PENDING.value
 USER_AGENT = "genhook-webhooks/1"
 RESPONSE_BODY_LIMIT = 1024  # bytes of each answer kept with the attempt
-LEASE_MARGIN = timedelta(seconds=30)
+INTERRUPTED = "interrupted: its dispatcher ({holder}) stopped before the outcome was recorded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +123,7 @@ class Dispatcher:
             retry_after_max=settings.retry_after_max_seconds,
         )
         self._timeout = settings.timeout_seconds
-        self._lease = timedelta(seconds=self._timeout) + LEASE_MARGIN
+        self._lease = timedelta(seconds=passes.lease_seconds)
 
     @property
     def policy(self) -> Policy:
@@ -132,9 +135,13 @@ class Dispatcher:
         batch = await self._claim(clock.utcnow())
         report.claimed = len(batch)
         if batch:
-            sent = await asyncio.gather(*(self._send(item) for item in batch))
-            for verdict in await self._record_isolated(sent):
-                report.count(verdict)
+            keys = [item.delivery_id for item in batch]
+            async with renewing(
+                self._sessions, Delivery, keys, holder=self._holder, lease=self._lease
+            ):
+                sent = await asyncio.gather(*(self._send(item) for item in batch))
+                for verdict in await self._record_isolated(sent):
+                    report.count(verdict)
         return report
 
     async def _record_isolated(self, sent: Sequence[_Sent]) -> list[Verdict]:
@@ -176,7 +183,7 @@ class Dispatcher:
         )
         active = select(Subscriber.id).where(col(Subscriber.active))
         async with self._sessions() as session, session.begin():
-            ids = await claim_due(
+            claimed = await claim_due_noting(
                 session,
                 Delivery,
                 due_column="next_attempt_at",
@@ -190,8 +197,10 @@ class Dispatcher:
                     col(Delivery.subscriber_id).in_(active),
                 ),
             )
-            if not ids:
+            if not claimed:
                 return []
+            ids = [key for key, _ in claimed]
+            interrupted = {key: holder for key, holder in claimed if holder is not None}
             rows = await session.exec(
                 select(Delivery, OutboxEvent.payload, Subscriber)
                 .join(OutboxEvent, col(OutboxEvent.id) == col(Delivery.event_id))
@@ -199,9 +208,13 @@ class Dispatcher:
                 .where(col(Delivery.id).in_(ids))
                 .order_by(col(Delivery.id))
             )
+            found = rows.all()
+            for delivery, _, _ in found:
+                if delivery.id in interrupted:
+                    _record_interrupted(session, delivery, interrupted[delivery.id], now)
             return [
                 _claimed(delivery, payload, subscriber, now)
-                for delivery, payload, subscriber in rows.all()
+                for delivery, payload, subscriber in found
             ]
 
     async def _send(self, item: Claimed) -> _Sent:
@@ -394,6 +407,31 @@ class Dispatcher:
                 f"failing continuously since {subscriber.failing_since.isoformat()}",
                 now,
             )
+
+
+def _record_interrupted(
+    session: AsyncSession, delivery: Delivery, holder: str, now: datetime
+) -> None:
+    """The attempt a stopped dispatcher made and never recorded: in the history, counted.
+
+    Whether the subscriber got it is unknown; it is sent again now, with the same
+    ``webhook-id``.
+    """
+    assert delivery.id is not None
+    delivery.attempts += 1
+    reason = INTERRUPTED.format(holder=holder)
+    delivery.last_error = reason
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id,
+            number=delivery.attempts,
+            attempted_at=now,
+            latency_ms=0,
+            error=reason,
+        )
+    )
+    session.add(delivery)
+    log.warning("delivery %s: attempt %d was %s", delivery.id, delivery.attempts, reason)
 
 
 def _storable(text: str | None) -> str | None:

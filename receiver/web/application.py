@@ -38,6 +38,7 @@ from receiver.web.dashboard import pages as dashboard
 from receiver.web.dashboard import stats as dashboard_stats
 from receiver.web.http import DATABASE_FAILURES, error, error_response, storage_unavailable
 from receiver.web.nul_guard import RefuseNulMiddleware
+from storage.errors import is_unavailable
 
 if TYPE_CHECKING:
     from receiver.services import Services
@@ -100,7 +101,11 @@ def build_ops_app(settings: Settings, services: Services) -> WebApp:
     app = Starlette(
         routes=[*health.routes, *metrics.routes],
         middleware=[Middleware(AdminAuthMiddleware, api_token=token)],
-        exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
+        exception_handlers={
+            HTTPException: _http_error,
+            **dict.fromkeys(DATABASE_FAILURES, _database_error),
+            Exception: _unexpected_error,
+        },
     )
     app.state.services = services
     return app
@@ -118,6 +123,8 @@ async def _genhook_error(request: Request, exc: Exception) -> Response:
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
+    if not is_unavailable(exc):
+        return await _unexpected_error(request, exc)
     return storage_unavailable(exc)
 
 

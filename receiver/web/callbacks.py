@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver import clock, metrics, resources
-from receiver.errors import BodyTooLargeError, InvalidTokenError
+from receiver.errors import BodyTooLargeError, DatabaseUnavailableError, InvalidTokenError
 from receiver.ingest import Inbound
 from receiver.lifecycle import Source
 from receiver.providers.errors import MalformedCallbackError
@@ -86,11 +86,13 @@ async def receive_callback(request: Request) -> Response:
 
     try:
         result = await runtime.ingestor.record(inbound)
-    except (SQLAlchemyError, OSError) as exc:
+    except (SQLAlchemyError, OSError, TimeoutError, DatabaseUnavailableError) as exc:
         metrics.callback_received(provider, "unavailable")
-        log.exception(
-            "could not store callback for task %s",
+        log.warning(
+            "could not store callback for task %s (answered 503): %s: %s",
             task_id,
+            type(exc).__name__,
+            exc,
             extra={"task_id": task_id, "provider": provider},
         )
         return storage_unavailable(exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -37,19 +38,20 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     runtime = services(request)
     health = runtime.settings.health
-    try:
-        async with asyncio.timeout(health.database_timeout_seconds):
-            async with runtime.engine.connect() as connection:
-                # read-only: on SQLite a plain BEGIN would queue for the write lock
-                await connection.execution_options(**READ_ONLY)
-                await connection.execute(text("SELECT 1"))
-    except TimeoutError:
+    # The probe runs as its own task and is not waited for past the limit: cancelling
+    # a connect or a statement to a host that stopped answering can itself take
+    # seconds, and the answer must not.
+    probe = asyncio.create_task(_select_1(runtime.engine), name="genhook-readyz")
+    done, _ = await asyncio.wait({probe}, timeout=health.database_timeout_seconds)
+    if not done:
+        probe.cancel()
+        probe.add_done_callback(_forget)
         return error(
             503,
             "database_unavailable",
             f"the database did not answer within {health.database_timeout_seconds:g} s",
         )
-    except Exception as exc:  # any failure means "not ready"; say which
+    if (exc := probe.exception()) is not None:  # any failure means "not ready"; say which
         return error(503, "database_unavailable", f"{type(exc).__name__}: {exc}")
     late = runtime.jobs.late(health.job_grace_seconds)
     if late:
@@ -60,6 +62,18 @@ async def readyz(request: Request) -> Response:
         )
         return error(503, "jobs_late", f"background jobs are late: {described}")
     return respond(resources.Health(status="ready"))
+
+
+async def _select_1(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        # read-only: on SQLite a plain BEGIN would queue for the write lock
+        await connection.execution_options(**READ_ONLY)
+        await connection.execute(text("SELECT 1"))
+
+
+def _forget(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it
 
 
 routes = [

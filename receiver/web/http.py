@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_origin
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -50,7 +50,9 @@ STATUS: dict[type[errors.GenhookError], int] = {
     errors.DatabaseUnavailableError: 503,
     errors.AssetStoreUnavailableError: 503,
 }
-DATABASE_FAILURES = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
+# What a database that does not answer raises at the edge; a generic DBAPIError is
+# one when storage.errors.is_unavailable says so (a cancelled statement), else a bug.
+DATABASE_FAILURES = (DBAPIError, PoolTimeoutError, OSError, TimeoutError)
 
 
 def services(request: Request) -> Services:

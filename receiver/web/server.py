@@ -20,7 +20,9 @@ callback fails. The defences, each a ``GENHOOK_SERVER_*`` setting:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -83,6 +85,23 @@ def protocol(header_timeout: float) -> type[HeaderDeadlineProtocol]:
     return type(
         "HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout": header_timeout}
     )
+
+
+class CleanExitServer(uvicorn.Server):
+    """uvicorn, except that a stop by SIGTERM/SIGINT that went well exits 0.
+
+    uvicorn re-raises the signal it caught once it has shut down, so the process
+    ends "killed by SIGTERM" (exit status -15) however cleanly it stopped, which a
+    supervisor (systemd, a Procfile runner) reads as a crash.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()  # handled here: nothing to re-raise
 
 
 def open_files_limit() -> int:

@@ -1,6 +1,7 @@
 """``scripts/chaos [SECTION ...] [--postgres URL] [--small]``: the trust figures.
 
-Sections: ``chaos``, ``crash``, ``fuzz`` (default: all three). Each runs real
+Sections: ``chaos``, ``crash``, ``fuzz``, ``procfile`` (the Procfile's processes,
+two of each; default: all four). Each runs real
 ``genhook serve`` / ``genhook simulate`` processes on loopback, on a fresh SQLite
 file or, with ``--postgres``, a fresh PostgreSQL database created next to the URL's
 and dropped afterwards. ``--small`` runs the test suite's scale. Exits 1 when any
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from scripts.trust import chaos, crash, fuzz
+from scripts.trust import chaos, crash, fuzz, procfile
 
 
 class Result(Protocol):
@@ -49,7 +50,16 @@ async def _fuzz(url: str, workdir: Path, small: bool) -> Result:
     return await fuzz.run(url, workdir, fuzz.SMALL if small else fuzz.FULL)
 
 
-SECTIONS: dict[str, Runner] = {"chaos": _chaos, "crash": _crash, "fuzz": _fuzz}
+async def _procfile(url: str, workdir: Path, small: bool) -> Result:
+    return await procfile.run(url, workdir, procfile.SMALL if small else procfile.FULL)
+
+
+SECTIONS: dict[str, Runner] = {
+    "chaos": _chaos,
+    "crash": _crash,
+    "fuzz": _fuzz,
+    "procfile": _procfile,
+}
 
 
 @contextlib.contextmanager
@@ -105,9 +115,10 @@ def main() -> int:
                     or []
                 )[:10]:
                     console.print(f"  {name}: {problem}", style="red")
-                for line in (workdir / "genhook.log").read_text(errors="replace").splitlines():
-                    if "Traceback" in line or " ERROR " in line:
-                        console.print(f"  log: {line[:200]}", style="red")
+                for log in workdir.glob("*.log"):
+                    for line in log.read_text(errors="replace").splitlines():
+                        if "Traceback" in line or " ERROR " in line:
+                            console.print(f"  {log.name}: {line[:200]}", style="red")
     console.print(table)
     if failed:
         console.print(f"FAILED: {', '.join(failed)}", style="bold red")
