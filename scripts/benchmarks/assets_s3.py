@@ -1,13 +1,13 @@
 """``scripts/bench assets``: what the S3 asset store costs against the local disk.
 
-Real processes on loopback: moto's S3 server (the one the tests use; no S3 server is
-packaged for Debian 12) and ``genhook serve --no-background`` three times, on the
+Real processes on loopback: SeaweedFS's S3 gateway (``weed mini``, the one the tests
+use) and ``genhook serve --no-background`` three times, on the
 local disk, on S3 streaming and on S3 redirecting. The same images are put in each
 store (``S3AssetStore.put`` is timed: one PUT, and a multipart upload above 8 MiB),
 then ``GET /assets/...`` is timed sequentially from one client: latency for a
-100 KiB image, throughput for a 20 MiB one. moto keeps objects in memory in a
-Python process, so the S3 figures are an upper bound of genhook's own overhead
-plus a slow S3 server, not a prediction for AWS.
+100 KiB image, throughput for a 20 MiB one. SeaweedFS on the same two cores is not
+AWS: the S3 figures are genhook's own overhead plus a local S3 server, not a
+prediction for a remote one.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import httpx
 from receiver.assets.location import S3Location
 from receiver.assets.s3 import S3AssetStore
 from receiver.assets.store import LocalAssetStore
+from scripts.seaweed import create_bucket, weed_command
 
 SMALL, LARGE = 100 * 1024, 20 * 1024 * 1024
 KEYS = {"tsk_bench/1.png": SMALL, "tsk_bench/2.png": LARGE}
@@ -111,9 +112,9 @@ def measure(work: Path) -> list[list[str]]:
     rows: list[list[str]] = []
     s3_port = free_port()
     endpoint = f"http://127.0.0.1:{s3_port}"
-    moto = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)]
-    with process(moto, endpoint):
-        httpx.put(f"{endpoint}/bench", timeout=10).raise_for_status()
+    weed = weed_command(work / "s3", s3_port, KEY_ID, SECRET)
+    with process(weed, endpoint):
+        create_bucket(endpoint, "bench", KEY_ID, SECRET)
         store = S3AssetStore(
             S3Location("bench", "assets"),
             work / "staging",

@@ -219,6 +219,21 @@ async def test_an_unreachable_endpoint_stops_the_start_quickly_and_names_the_sto
     assert "\n" not in message  # one line, not obstore's debug dump
 
 
+async def test_wrong_credentials_stop_the_start(tmp_path: Path, s3_server: S3Server) -> None:
+    bucket = s3_server.bucket()
+    settings = make_settings(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path / 'genhook.db'}",
+        **s3_settings(s3_server, f"s3://{bucket}", assets_s3_secret_access_key="not-the-secret"),
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        async with open_services(settings):
+            pass
+    message = str(refused.value)
+    assert f"s3://{bucket}" in message and "\n" not in message
+    assert "SignatureDoesNotMatch" in message or "AccessDenied" in message, message
+
+
 async def test_a_missing_bucket_stops_the_start(tmp_path: Path, s3_server: S3Server) -> None:
     settings = make_settings(
         tmp_path,
@@ -233,8 +248,8 @@ async def test_a_missing_bucket_stops_the_start(tmp_path: Path, s3_server: S3Ser
 async def test_an_s3_outage_answers_503_and_the_mirror_retries_until_it_is_back(
     tmp_path: Path, fake_clock: FakeClock
 ) -> None:
-    """Its own S3 server, stopped and started again on the same port (moto keeps its
-    objects in memory, so the bucket is made anew: what matters is genhook's side)."""
+    """Its own S3 server, stopped and started again on the same port and data dir:
+    what was stored before the outage is still served after it."""
     workdir = tmp_path / "s3"
     with running_s3(workdir) as server:
         port = server.endpoint.rsplit(":", 1)[1]
@@ -270,8 +285,7 @@ async def test_an_s3_outage_answers_503_and_the_mirror_retries_until_it_is_back(
             assert "the asset store" in (failed.error_message or "")
             assert stored_files(harness.services.settings) == []  # staging cleaned up
 
-            with running_s3(workdir, int(port)) as again:
-                again.bucket(bucket)
+            with running_s3(workdir, int(port)):
                 fake_clock.advance(3600)  # past the retry's backoff
                 report = await mirror(harness).mirror_once()
                 assert report.stored == 1
@@ -280,6 +294,8 @@ async def test_an_s3_outage_answers_503_and_the_mirror_retries_until_it_is_back(
                 async with httpx.AsyncClient() as client:
                     original = (await client.get(second.result_urls[0])).content
                 assert served.content == original
+                before = await harness.client.get(f"/assets/{first.id}/1.png")
+                assert before.status_code == 200  # kept on the server's disk
 
 
 async def test_store_errors_say_which_store_and_what_failed(tmp_path: Path) -> None:
