@@ -35,7 +35,17 @@ async def load(harness: Harness, task_id: str) -> Task:
 async def test_a_restart_settles_what_the_crashed_process_left_unconfirmed(
     tmp_path: Path, database_url: str
 ) -> None:
-    settings = make_settings(tmp_path, database_url)  # no background jobs: only the start
+    # Only processes that run background work reconcile (a web-only one calls no
+    # provider); every tick is an hour, so only the start-up reconcile can settle it.
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        run_background=True,
+        reconcile_every_seconds=HOUR,
+        poll_tick_seconds=HOUR,
+        dispatch_tick_seconds=HOUR,
+        assets_tick_seconds=HOUR,
+    )
     sim_app = create_simulator_app(SimulatorConfig(api_key=SIM_KEY, time_factor=0.02, seed=1))
     async with serve(sim_app) as sim_url:
         wired = simulator_settings(settings, sim_url)
@@ -46,8 +56,12 @@ async def test_a_restart_settles_what_the_crashed_process_left_unconfirmed(
             assert (await load(before, task_id)).status == Status.SUBMITTING
 
         async with running_genhook(wired, own_public_url=True) as after:  # the restart
+
+            async def settled() -> bool:
+                return (await load(after, task_id)).status == Status.PENDING
+
+            await eventually(settled, within=10)  # by the start-up reconcile
             task = await load(after, task_id)
-            assert task.status == Status.PENDING  # settled before the server answered
             (provider_task,) = list(sim_app.state.simulator.tasks)  # still one job
             assert task.provider_task_id == provider_task.id
 
