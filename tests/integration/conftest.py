@@ -8,6 +8,7 @@ uvicorn per test would dominate these tests' time).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +17,9 @@ import pytest_asyncio
 from receiver.simulator.app import create_simulator_app
 from receiver.simulator.config import SimulatorConfig
 from receiver.simulator.runtime import Simulator
+from tests.conftest import FakeClock, make_settings
 from tests.support.servers import serve
+from tests.support.simulated import SIM_KEY, Simulated, simulated_genhook
 
 SIM_AUTH = {"Authorization": "Bearer test-key"}
 
@@ -46,3 +49,17 @@ def client(shared: tuple[httpx.AsyncClient, Simulator], sim: Simulator) -> httpx
     client = shared[0]
     client.headers.update(SIM_AUTH)
     return client
+
+
+@pytest.fixture
+async def polled(
+    tmp_path: Path, database_url: str, fake_clock: FakeClock
+) -> AsyncIterator[Simulated]:
+    """genhook on the simulator (tasks take 10 s), one provider try per call: the
+    world of the tests whose poll passes meet a bad row."""
+    settings = make_settings(
+        tmp_path, database_url, provider_retry_attempts=1, provider_retry_budget_seconds=0
+    )
+    config = SimulatorConfig(api_key=SIM_KEY, task_duration=10, seed=3)
+    async with simulated_genhook(settings, config) as simulated:
+        yield simulated

@@ -22,7 +22,6 @@ from sqlmodel import col, select
 from receiver import clock
 from receiver.lifecycle import EventType, Status
 from receiver.services import Services
-from receiver.simulator.config import SimulatorConfig
 from receiver.submit import SubmitRequest
 from storage.models import Asset, Delivery, Snapshot, Task
 from tests.conftest import FakeClock, make_settings
@@ -30,7 +29,7 @@ from tests.support.cdn import running_cdn
 from tests.support.delivery import emit, make_task
 from tests.support.downstream import downstream
 from tests.support.harness import running_genhook
-from tests.support.simulated import MODELS, SIM_KEY, Simulated, simulated_genhook
+from tests.support.simulated import MODELS, Simulated, simulated_genhook
 
 _names = itertools.count()
 Poison = Callable[[str, str], Awaitable[None]]
@@ -94,18 +93,6 @@ async def cure(services: Services) -> None:
             )
             for name, table in rows.all():
                 await connection.execute(text(f"DROP TRIGGER {name} ON {table}"))
-
-
-@pytest.fixture
-async def polled(
-    tmp_path: Path, database_url: str, fake_clock: FakeClock
-) -> AsyncIterator[Simulated]:
-    settings = make_settings(
-        tmp_path, database_url, provider_retry_attempts=1, provider_retry_budget_seconds=0
-    )
-    config = SimulatorConfig(api_key=SIM_KEY, task_duration=10, seed=3)
-    async with simulated_genhook(settings, config) as simulated:
-        yield simulated
 
 
 async def test_a_poll_answer_that_cannot_be_written_stalls_only_its_task(

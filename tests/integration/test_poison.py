@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from receiver.lifecycle import EventType, Status
-from receiver.simulator.config import SimulatorConfig
 from receiver.submit import SubmitRequest
 from storage.models import OutboxEvent, Snapshot, Task
 from tests.conftest import FakeClock, make_settings
@@ -31,7 +29,7 @@ from tests.support.cdn import running_cdn
 from tests.support.delivery import attempts, deliveries, emit, make_task
 from tests.support.downstream import Reply, always, downstream
 from tests.support.harness import Harness, running_genhook
-from tests.support.simulated import SIM_KEY, Simulated, simulated_genhook
+from tests.support.simulated import Simulated
 
 BIG = 10**20  # beyond 64 bits
 
@@ -204,18 +202,6 @@ async def stream_ids(genhook: Harness, params: dict[str, str], within: float = 3
     except TimeoutError:
         pass
     return ids
-
-
-@pytest.fixture
-async def polled(
-    tmp_path: Path, database_url: str, fake_clock: FakeClock
-) -> AsyncIterator[Simulated]:
-    settings = make_settings(
-        tmp_path, database_url, provider_retry_attempts=1, provider_retry_budget_seconds=0
-    )
-    config = SimulatorConfig(api_key=SIM_KEY, task_duration=10, seed=3)
-    async with simulated_genhook(settings, config) as simulated:
-        yield simulated
 
 
 async def test_one_bad_poll_answer_stalls_nobody(polled: Simulated, fake_clock: FakeClock) -> None:
