@@ -9,6 +9,7 @@ Hierarchy::
 
     GenhookError
     ├── ConfigurationError            settings that cannot work together
+    │   └── RouteDefinitionError      a route in the routes file or setting (receiver.routes)
     ├── DatabaseError
     │   ├── DatabaseSetupError        the URL or schema cannot be used (storage's own
     │   │   └── MigrationRequiredError   errors are translated into this at start-up)
@@ -49,6 +50,8 @@ Hierarchy::
     ├── ProviderError                 (receiver.providers.errors: its own subtree,
     │   ├── MalformedCallbackError     where each class says whether a retry helps)
     │   ├── ProviderValidationError
+    │   │   └── RouteParamError       (receiver.routes.mapping) a route param a target
+    │   │       └── UnexpressibleParamError   cannot take
     │   └── ProviderCallError ...
     └── SimulatorError                (receiver.simulator.errors)
 
@@ -93,6 +96,7 @@ __all__ = [
     "NotFoundError",
     "NotSettleableError",
     "RequestError",
+    "RouteDefinitionError",
     "SubmissionRefusedError",
     "SubscriberNotFoundError",
     "TargetRefusedError",
@@ -423,3 +427,27 @@ class ClientTimeoutError(GenhookError, TimeoutError):
     def __init__(self, message: str, *, task: Any = None) -> None:
         super().__init__(message)
         self.task = task
+
+
+class RouteDefinitionError(ConfigurationError):
+    """A route definition that cannot be used (routes file or routes setting).
+
+    Refused when the routes are loaded, not when a job arrives: a route found broken at
+    submit time would fail jobs a correct definition would have served. The message
+    names the source, the route and the target's index, so it can be fixed in place.
+    """
+
+    code = "invalid_route"
+
+    def __init__(
+        self, message: str, *, source: str, route: str | None = None, target: int | None = None
+    ) -> None:
+        where = source
+        if route is not None:
+            where += f", route {route!r}"
+        if target is not None:
+            where += f", target {target}"
+        super().__init__(f"{where}: {message}")
+        self.source = source
+        self.route = route
+        self.target = target
