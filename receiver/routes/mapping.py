@@ -276,7 +276,8 @@ def _convert(
             if len(urls) > 1:
                 raise UnexpressibleParamError(
                     name,
-                    f"{provider_field} takes a single reference image; {len(urls)} given",
+                    f"image_urls cannot be expressed: {provider_field} takes a single "
+                    f"reference image; {len(urls)} given",
                     target=label,
                 )
             value = urls[0]
