@@ -7,8 +7,8 @@ unknown field, a value with no equivalent, several images where one is allowed)
 instead of dropping it: a job that quietly lost its reference image, or came back
 with one image instead of four, would look like a success and be wrong.
 
-Route vocabulary (the only fields all three gateways share under one name besides
-these are none: ``prompt`` and ``resolution`` are the only common spellings):
+Route vocabulary (no further field is shared: across the three gateways' docs only
+``prompt`` and ``resolution`` are spelled alike, and both are already here):
 
 * ``prompt``: non-empty text;
 * ``aspect_ratio``: one of :data:`ASPECT_RATIOS`, the ratios the Gemini image models
