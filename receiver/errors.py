@@ -26,6 +26,8 @@ Hierarchy::
     │   ├── TrackRefusedError         the provider does not know the task to adopt
     │   ├── AlreadyTrackedError
     │   ├── IdempotencyKeyReusedError the same Idempotency-Key with another request
+    │   ├── UnknownRouteError         a submission to a route genhook does not have
+    │   ├── BudgetExceededError       a provider's daily budget would be passed (429)
     │   └── NotSettleableError        settle asked of a task that is no unconfirmed submission
     ├── NotFoundError
     │   ├── TaskNotFoundError
@@ -75,6 +77,7 @@ __all__ = [
     "AssetStoreUnavailableError",
     "BodyTimeoutError",
     "BodyTooLargeError",
+    "BudgetExceededError",
     "ClientGoneError",
     "ClientTimeoutError",
     "ConfigurationError",
@@ -105,6 +108,7 @@ __all__ = [
     "UnauthorizedError",
     "UnavailableError",
     "UnknownProviderError",
+    "UnknownRouteError",
 ]
 
 
@@ -252,6 +256,29 @@ class IdempotencyKeyReusedError(RequestError):
             "use a new key for a new job"
         )
         self.task_id = task_id
+
+
+class UnknownRouteError(RequestError):
+    """A submission names a route that is neither built in nor configured."""
+
+    code = "unknown_route"
+
+    def __init__(self, route: str, known: list[str]) -> None:
+        super().__init__(f"no route named {route!r}; routes: {', '.join(known) or 'none'}")
+        self.field = "route"
+
+
+class BudgetExceededError(RequestError):
+    """A direct submission would pass its provider's daily budget: nothing was sent.
+
+    ``retry_after`` is the seconds until the budget's UTC day ends."""
+
+    code = "budget_exceeded"
+
+    def __init__(self, message: str, *, provider: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.retry_after = retry_after
 
 
 class NotSettleableError(RequestError):

@@ -35,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from receiver import clock, fitting, metrics
 from receiver.errors import DatabaseUnavailableError
 from receiver.lifecycle import Outcome
+from receiver.routes.costs import EMPTY_LEDGER, Ledger
 from receiver.writes import Inbound, IngestResult, Written, write_batch
 from storage.engine import SessionFactory
 from storage.errors import is_unavailable
@@ -68,12 +69,13 @@ class BatchWriter(Protocol):
 class SessionWriter:
     """Each batch in a session of the shared engine (aiosqlite or asyncpg)."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, ledger: Ledger = EMPTY_LEDGER) -> None:
         self._sessions = sessions
+        self._ledger = ledger
 
     async def write(self, inbounds: Sequence[Inbound], *, unreadable: Outcome) -> Written:
         async with self._sessions() as session, session.begin():
-            return await _write_in(session, inbounds, unreadable)
+            return await _write_in(session, inbounds, unreadable, self._ledger)
 
 
 class Ingestor:
@@ -242,27 +244,32 @@ async def ingest_batch(
     inbounds: Sequence[Inbound],
     *,
     unreadable: Outcome = Outcome.QUARANTINED,
+    ledger: Ledger = EMPTY_LEDGER,
 ) -> list[IngestResult]:
     """Write ``inbounds`` in order inside the caller's transaction; commits nothing."""
-    return (await _write_in(session, inbounds, unreadable)).results
+    return (await _write_in(session, inbounds, unreadable, ledger)).results
 
 
 async def ingest_in_session(
-    session: AsyncSession, inbound: Inbound, *, outcome: Outcome = Outcome.QUARANTINED
+    session: AsyncSession,
+    inbound: Inbound,
+    *,
+    outcome: Outcome = Outcome.QUARANTINED,
+    ledger: Ledger = EMPTY_LEDGER,
 ) -> IngestResult:
     """Write ``inbound`` inside the caller's transaction; ``outcome`` is for unreadable ones."""
-    [result] = await ingest_batch(session, [inbound], unreadable=outcome)
+    [result] = await ingest_batch(session, [inbound], unreadable=outcome, ledger=ledger)
     return result
 
 
 async def _write_in(
-    session: AsyncSession, inbounds: Sequence[Inbound], unreadable: Outcome
+    session: AsyncSession, inbounds: Sequence[Inbound], unreadable: Outcome, ledger: Ledger
 ) -> Written:
     now = clock.utcnow()
 
     def write(sync: OrmSession) -> Written:
         sync.flush()  # the caller's pending ORM changes are what the batch reads
-        return write_batch(sync.connection(), inbounds, now, unreadable=unreadable)
+        return write_batch(sync.connection(), inbounds, now, unreadable=unreadable, ledger=ledger)
 
     written = await session.run_sync(write)
     for topic in written.topics:
@@ -276,14 +283,20 @@ class SqliteThreadWriter:
     """Each batch in one hop to a dedicated SQLite writer thread (its own connection);
     ``on_commit`` announces what it wrote, as a session's commit would."""
 
-    def __init__(self, thread: SqliteWriterThread, on_commit: OnTopics) -> None:
+    def __init__(
+        self, thread: SqliteWriterThread, on_commit: OnTopics, ledger: Ledger = EMPTY_LEDGER
+    ) -> None:
         self._thread = thread
         self._on_commit = on_commit
+        self._ledger = ledger
 
     async def write(self, inbounds: Sequence[Inbound], *, unreadable: Outcome) -> Written:
         now = clock.utcnow()
+        ledger = self._ledger
         written = await self._thread.run(
-            lambda connection: write_batch(connection, inbounds, now, unreadable=unreadable)
+            lambda connection: write_batch(
+                connection, inbounds, now, unreadable=unreadable, ledger=ledger
+            )
         )
         if written.topics:
             self._on_commit(written.topics)

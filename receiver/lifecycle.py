@@ -18,6 +18,21 @@ Rules (ARCHITECTURE.md, "Domain"):
   replaced: a task genhook did not submit learns it from the provider's callback;
 * provider vocabularies are mapped by :func:`normalize_state`; an unknown state
   changes nothing.
+
+Routes (``receiver.routes``) add two rules, so that which result wins is decided here
+and nowhere else:
+
+* a routed task whose attempt fails for a reason another gateway can fix
+  (:func:`receiver.routes.failover.can_fail_over`) and that has a target left is
+  *rerouted*, not failed: it goes back to ``submitting`` at the next target (provider
+  and model change, what the failed attempt reported is cleared from the task and
+  kept on its attempt row), with a ``task.attempt_failed`` event; the next target's
+  acceptance emits ``task.rerouted`` instead of a second ``task.submitted``;
+* the attempt that is current decides the task. A report about an earlier attempt
+  (its provider is not the task's any more) is *late*: recorded on that attempt,
+  never applied to the task, never an event. So a task has exactly one terminal
+  event, and its result is the current attempt's, even when an abandoned attempt
+  finishes first.
 """
 
 from __future__ import annotations
@@ -28,6 +43,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from receiver.routes.failover import can_fail_over
 
 
 class Status(StrEnum):
@@ -73,6 +90,8 @@ class Outcome(StrEnum):
     STALE = "stale"
     ANOMALY = "anomaly"
     IGNORED = "ignored"  # unknown provider state: logged, nothing changed
+    REROUTED = "rerouted"  # the attempt failed; the route's next target takes over
+    LATE = "late"  # about an attempt genhook has moved on from: kept on that attempt
     QUARANTINED = "quarantined"  # set by the receiver when a body cannot be read
 
 
@@ -86,8 +105,11 @@ class EventType(StrEnum):
     EXPIRED = "task.expired"
     ANOMALY = "task.anomaly"
     ASSETS_READY = "task.assets_ready"
+    ATTEMPT_FAILED = "task.attempt_failed"
+    REROUTED = "task.rerouted"
     # Operational: about a subscriber, not a task; sent only to subscribers that list it.
     SUBSCRIBER_DISABLED = "subscriber.disabled"
+    CREDITS_LOW = "provider.credits_low"
 
     @property
     def is_task_event(self) -> bool:
@@ -162,6 +184,10 @@ class TaskSnapshot:
     # fills a task that lacks it (created elsewhere), never replaces what we sent.
     model: str | None = None
     request: Mapping[str, Any] | None = None
+    # The reporter's own verdict on whether another gateway could do better, when it
+    # had more than words to go on (a create refused with a typed error); None leaves
+    # it to the error's code and message (receiver.routes.failover).
+    retry_elsewhere: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +211,11 @@ class TaskState:
     anomalies: tuple[str, ...] = ()
     model: str | None = None
     request: Mapping[str, Any] | None = None
+    provider: str | None = None
+    attempt: int = 1
+    # A routed task's targets, in order (dicts with "provider" and "model"); attempt
+    # N is targets[N - 1].
+    route_plan: tuple[Mapping[str, Any], ...] = ()
 
     def evolve(self, changes: Mapping[str, Any]) -> TaskState:
         """A copy with ``changes`` applied (what the storage layer does to its row)."""
@@ -225,14 +256,35 @@ _FILLABLE = (
 _FILL_ONLY = ("model", "request")
 
 
-def apply(task: TaskState, snapshot: TaskSnapshot) -> Transition:
-    """Decide what ``snapshot`` does to ``task``.
+# What a rerouted task forgets of the attempt it leaves (kept on that attempt's row).
+_PER_ATTEMPT = (
+    "provider_task_id",
+    "credits_used",
+    "credits_refunded",
+    "remaining_credits",
+    "provider_created_at",
+    "provider_completed_at",
+    "provider_cost_ms",
+    "result_expires_at",
+)
+
+
+def apply(task: TaskState, snapshot: TaskSnapshot, *, provider: str | None = None) -> Transition:
+    """Decide what ``snapshot`` does to ``task``; ``provider`` names who reported it.
 
     Pure and total: every input gives a :class:`Transition`, nothing raises.
     """
     new_status = normalize_state(snapshot.state)
     if new_status is None:
         return Transition(Outcome.IGNORED, detail=f"unknown provider state {snapshot.state!r}")
+
+    if provider is not None and task.provider is not None and provider != task.provider:
+        return Transition(
+            Outcome.LATE,
+            detail=f"{new_status.value} reported by {provider}, an attempt the task has left",
+        )
+    if _reroutes(task, snapshot, new_status):
+        return _reroute(task, snapshot, new_status)
 
     if (
         snapshot.provider_task_id is not None
@@ -271,7 +323,46 @@ def apply(task: TaskState, snapshot: TaskSnapshot) -> Transition:
     changes["last_source"] = snapshot.source
     if new_status.is_terminal:
         changes["terminal_at"] = snapshot.observed_at
-    return Transition(Outcome.APPLIED, changes=changes, event=EVENT_FOR_STATUS[new_status])
+    event = EVENT_FOR_STATUS[new_status]
+    if task.status is Status.SUBMITTING and task.attempt > 1 and not new_status.is_terminal:
+        event = EventType.REROUTED  # the next target took the job
+    return Transition(Outcome.APPLIED, changes=changes, event=event)
+
+
+def _reroutes(task: TaskState, snapshot: TaskSnapshot, new_status: Status) -> bool:
+    if new_status not in (Status.FAILED, Status.EXPIRED) or task.status.is_terminal:
+        return False
+    if task.attempt >= len(task.route_plan):
+        return False  # no target left: the failure is the task's
+    return can_fail_over(
+        expired=new_status is Status.EXPIRED,
+        error_code=snapshot.error_code,
+        error_message=snapshot.error_message,
+        retry_elsewhere=snapshot.retry_elsewhere,
+    )
+
+
+def _reroute(task: TaskState, snapshot: TaskSnapshot, new_status: Status) -> Transition:
+    following = task.route_plan[task.attempt]
+    changes: dict[str, Any] = {name: None for name in _PER_ATTEMPT}
+    changes.update(
+        status=Status.SUBMITTING,
+        provider=following["provider"],
+        model=following["model"],
+        attempt=task.attempt + 1,
+        reroute_at=snapshot.observed_at,
+        result_urls=(),
+        error_code=snapshot.error_code or new_status.value,
+        error_message=snapshot.error_message,
+        last_source=snapshot.source,
+    )
+    detail = (
+        f"attempt {task.attempt} at {task.provider} {new_status.value}"
+        f" ({snapshot.error_code or 'no code'}); next: {following['provider']}"
+    )
+    return Transition(
+        Outcome.REROUTED, changes=changes, event=EventType.ATTEMPT_FAILED, detail=detail
+    )
 
 
 def _reported_fields(snapshot: TaskSnapshot, status: Status) -> dict[str, Any]:

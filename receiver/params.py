@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -154,13 +155,28 @@ class TaskWebhookBody(Body):
 
 
 class SubmitBody(Body):
-    provider: str
-    model: str = Field(min_length=1)
+    """A job for one provider and model, or for a route (``route``, params in the route
+    vocabulary): exactly one of the two."""
+
+    provider: str | None = Field(default=None, description="with model; or give route")
+    model: str | None = Field(default=None, min_length=1)
+    route: str | None = Field(
+        default=None, description="a route's name instead of provider and model (GET /api/routes)"
+    )
     prompt: str
     params: dict[str, Any] = Field(default_factory=dict)
     webhook: TaskWebhookBody | None = Field(
         default=None, description="call this URL with the task's events (a per-task subscriber)"
     )
+
+    @model_validator(mode="after")
+    def _route_or_provider(self) -> SubmitBody:
+        if self.route is not None:
+            if self.provider is not None or self.model is not None:
+                raise ValueError("give route, or provider and model, not both")
+        elif self.provider is None or self.model is None:
+            raise ValueError("give provider and model, or route")
+        return self
 
 
 class Settlement(StrEnum):
@@ -237,6 +253,20 @@ class TaskQuery(Query):
     created_until: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone")
     limit: Limit = DEFAULT_PAGE
     cursor: TaskId | None = Field(default=None, description="``next_cursor`` of the previous page")
+
+
+class UsageGrouping(StrEnum):
+    PROVIDER = "provider"
+    MODEL = "model"
+    DAY = "day"
+
+
+class UsageQuery(Query):
+    """``GET /api/usage`` and ``genhook usage``: attempts started in [since, until)."""
+
+    since: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone")
+    until: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone")
+    group_by: UsageGrouping = UsageGrouping.PROVIDER
 
 
 class DeliveryQuery(Query):

@@ -38,6 +38,7 @@ from receiver.lifecycle import Outcome, Source, Status, TaskSnapshot, normalize_
 from receiver.pressure import CircuitState, ProviderPressure
 from receiver.providers.base import ProviderAdapter
 from receiver.providers.errors import ProviderCallError, ProviderRateLimitedError
+from receiver.routes.costs import EMPTY_LEDGER, Ledger
 from receiver.settings import PollSettings
 from storage.claims import claim_due_rows, worker_id
 from storage.engine import SessionFactory
@@ -71,10 +72,12 @@ class Poller:
         *,
         expire_grace_seconds: float,
         pressure: ProviderPressure,
+        ledger: Ledger = EMPTY_LEDGER,
         holder: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._sessions = sessions
+        self._ledger = ledger
         self._adapters = adapters
         self._settings = settings
         self._cadences = cadences
@@ -234,7 +237,7 @@ class Poller:
             for task in tasks
             if (snapshot := snapshots.get(task.provider_task_id or "")) is not None
         ]
-        batch = await ingest_batch(session, inbounds)
+        batch = await ingest_batch(session, inbounds, ledger=self._ledger)
         results = {r.task_id: r for r in batch}
         if self._adapters[provider].has_callbacks:  # a poll, not a callback, finished these
             metrics.callback_lost(session, provider, _finished(inbounds, batch))
@@ -286,7 +289,7 @@ class Poller:
                     held.lease_holder = held.lease_expires_at = None
                     held.next_poll_at = now + timedelta(seconds=delay)
                     inbound = Inbound(task.id, provider, Source.POLL, None, detail=reason)
-                    await ingest_in_session(session, inbound)
+                    await ingest_in_session(session, inbound, ledger=self._ledger)
         except Exception:
             log.exception(
                 "task %s: not even that could be written; it is polled again when its "
@@ -314,7 +317,7 @@ class Poller:
             cause = settlement.last_error(task.error_message)
             snapshot = settlement.deadline_failure(task.provider, cause, task.deadline_at, now)
             inbound = Inbound(task.id, task.provider, Source.SUBMIT, snapshot)
-            await ingest_in_session(session, inbound)
+            await ingest_in_session(session, inbound, ledger=self._ledger)
             log.info("task %s: its create was never confirmed by its deadline", task.id)
             return
         snapshot = TaskSnapshot(
@@ -324,7 +327,9 @@ class Poller:
             error_message=f"no terminal state by the deadline {task.deadline_at.isoformat()}",
             observed_at=now,
         )
-        await ingest_in_session(session, Inbound(task.id, task.provider, Source.POLL, snapshot))
+        await ingest_in_session(
+            session, Inbound(task.id, task.provider, Source.POLL, snapshot), ledger=self._ledger
+        )
         log.info(
             "task %s expired at its deadline",
             task.id,

@@ -104,6 +104,15 @@ class ProviderTiming(Resource):
     cost_ms: int | None = None
 
 
+class CurrentAttempt(Resource):
+    """Which provider try of a task is current (a routed task has one per target)."""
+
+    number: int = Field(description="1 for the first; attempts[number - 1] in the task view")
+    provider: str
+    model: str | None
+    provider_task_id: str | None
+
+
 class Task(Resource):
     """The normalized task, as ``GET /api/tasks/{id}`` shows it and every event carries it."""
 
@@ -129,6 +138,76 @@ class Task(Resource):
     deadline_at: datetime
     provider_timing: ProviderTiming
     result_expires_at: datetime | None
+    route: str | None = Field(description="the route it was submitted to, if any")
+    attempt: CurrentAttempt = Field(
+        description="the attempt now current: the one a terminal event's result is from"
+    )
+
+
+class Attempt(Resource):
+    """One try of a task at one provider, and what it cost (the ledger's row)."""
+
+    number: int
+    provider: str
+    model: str | None
+    provider_task_id: str | None
+    outcome: str = Field(
+        description="running, completed, failed, expired, or refused (never sent: over "
+        "budget, circuit open, params it cannot take)"
+    )
+    late_outcome: str | None = Field(
+        description="what the provider reported after the task had moved on (never applied)"
+    )
+    error_code: str | None
+    error_message: str | None
+    result_urls: list[str]
+    images: int | None
+    credits_used: float | None
+    credits_refunded: float | None
+    remaining_credits: float | None
+    estimate: float | None = Field(description="expected cost when sent (budgets count it)")
+    cost: float | None = Field(description="settled cost in cost_unit, once known")
+    cost_unit: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class UsageRow(Resource):
+    """The cost of a group of attempts, in one unit."""
+
+    key: str = Field(description="provider, provider/model, or YYYY-MM-DD by group_by")
+    provider: str
+    unit: str
+    attempts: int
+    images: int
+    cost: float
+
+
+class Usage(Resource):
+    """``GET /api/usage``: what attempts cost, grouped."""
+
+    group_by: str
+    since: datetime | None
+    until: datetime | None
+    rows: list[UsageRow]
+
+
+class RouteTarget(Resource):
+    provider: str
+    model: str
+    fields: dict[str, str] = Field(description="route field -> this gateway's field")
+
+
+class RouteView(Resource):
+    """A route: a name and its targets, tried in order."""
+
+    name: str
+    description: str
+    targets: list[RouteTarget]
+
+
+class RouteList(Resource):
+    routes: list[RouteView]
 
 
 class Snapshot(Resource):
@@ -215,6 +294,7 @@ class DeliveryDetail(Delivery):
 class TaskDetail(Task):
     """A task with everything that happened to it."""
 
+    attempts: list[Attempt] = Field(description="each provider try, in order (the ledger)")
     snapshots: list[Snapshot]
     events: list[Event]
     deliveries: list[Delivery]

@@ -26,6 +26,7 @@ from sqlmodel import SQLModel
 from receiver import leases, netguard
 from receiver.assets.mirror import Mirror
 from receiver.assets.store import AssetStore, LocalAssetStore
+from receiver.budgets import Budgets
 from receiver.delivery.deliveries import Deliveries
 from receiver.delivery.dispatcher import Dispatcher
 from receiver.delivery.subscribers import ALLOW_HINT as DELIVERY_ALLOW_HINT
@@ -38,7 +39,10 @@ from receiver.poller import Poller
 from receiver.pressure import ProviderPressure
 from receiver.providers.base import CallbackAdapter, ProviderAdapter
 from receiver.providers.registry import build_adapters, settlement_rules
-from receiver.settings import Settings
+from receiver.routes import Route, load_routes
+from receiver.routes.costs import Ledger, PriceList
+from receiver.routing import Router
+from receiver.settings import PROVIDERS, Settings
 from receiver.stream import EventStream
 from receiver.submit import Submitter
 from receiver.tokens import CallbackTokens, CallbackUrls, load_service_secret
@@ -82,6 +86,28 @@ class Services:
     wakeups: Wakeups  # told of every commit's work, by this process and (PostgreSQL) others
     jobs: JobBoard  # this process's background jobs and their runs (empty: none run here)
     exposition: Exposition  # what /metrics answers
+    routes: Mapping[str, Route]  # built-in, the routes file, GENHOOK_ROUTES
+    ledger: Ledger  # prices and low-balance thresholds
+    pressure: ProviderPressure  # this process's view of each provider's health
+
+    @property
+    def budgets(self) -> Budgets:
+        return Budgets(
+            {name: self.settings.for_provider(name).daily_budget for name in PROVIDERS},
+            self.ledger,
+        )
+
+    def router(self, *, holder: str = "route") -> Router:
+        return Router(
+            self.sessions,
+            self.submitter(holder=holder),
+            self.adapters,
+            self.routes,
+            self.budgets,
+            deadline_seconds=self.settings.task_deadline_seconds,
+            pressure=self.pressure,
+            holder=holder,
+        )
 
     def submitter(self, *, holder: str = "submit", rng: random.Random | None = None) -> Submitter:
         return Submitter(
@@ -93,6 +119,8 @@ class Services:
             self.subscribers,
             settlement_rules(self.settings),
             deadline_seconds=self.settings.task_deadline_seconds,
+            budgets=self.budgets,
+            ledger=self.ledger,
             holder=holder,
             reconcile_lease_seconds=self.settings.reconcile_lease_seconds,
             rng=rng,
@@ -105,19 +133,14 @@ class Services:
         rng: random.Random | None = None,
         pressure: ProviderPressure | None = None,
     ) -> Poller:
-        circuit = self.settings.circuit
         return Poller(
             self.sessions,
             self.adapters,
             self.settings.poll,
             self.settings.cadences(),
             expire_grace_seconds=self.settings.expire_grace_seconds,
-            pressure=pressure
-            or ProviderPressure(
-                failures_to_open=circuit.failures,
-                base_cooldown=circuit.cooldown_seconds,
-                max_cooldown=circuit.max_cooldown_seconds,
-            ),
+            pressure=pressure or self.pressure,
+            ledger=self.ledger,
             holder=holder,
             rng=rng,
         )
@@ -151,6 +174,29 @@ class Services:
             holder=holder,
             rng=rng,
         )
+
+
+def build_ledger(settings: Settings) -> Ledger:
+    """Each provider's prices and low-balance threshold, from its settings section."""
+    sections = {name: settings.for_provider(name) for name in PROVIDERS}
+    return Ledger(
+        prices={name: PriceList(s.price_unit, s.prices) for name, s in sections.items()},
+        credits_low={
+            name: s.credits_low for name, s in sections.items() if s.credits_low is not None
+        },
+    )
+
+
+def build_routes(settings: Settings) -> dict[str, Route]:
+    """The built-in routes, then the routes file's, then ``GENHOOK_ROUTES``; a route
+    file or setting that cannot work stops the start, named (a ConfigurationError)."""
+    path = settings.resolved_routes_file
+    return load_routes(
+        path if path.exists() or settings.routes_file is not None else None,
+        settings.routes,
+        providers=PROVIDERS,
+        extra_source="GENHOOK_ROUTES",
+    )
 
 
 @contextlib.asynccontextmanager
@@ -187,12 +233,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 peers.send(topics)
 
         sessions = create_session_factory(engine, on_commit=committed)
+        ledger = build_ledger(settings)
+        routes = build_routes(settings)
         writer: BatchWriter
         if is_sqlite(engine):
             thread = SqliteWriterThread(engine)
-            writer = SqliteThreadWriter(thread, committed)
+            writer = SqliteThreadWriter(thread, committed, ledger)
         else:
-            thread, writer = None, SessionWriter(sessions)
+            thread, writer = None, SessionWriter(sessions, ledger)
         ingestor = Ingestor(writer, write_timeout=settings.db.write_timeout_seconds)
         stream = EventStream(sessions, settings.events, wakeups)
         webhook_http = netguard.guarded_client(
@@ -237,6 +285,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     wakeups=wakeups,
                     jobs=JobBoard(),
                     exposition=Exposition(sessions, cache_seconds=settings.metrics.cache_seconds),
+                    routes=routes,
+                    ledger=ledger,
+                    pressure=ProviderPressure(
+                        failures_to_open=settings.circuit.failures,
+                        base_cooldown=settings.circuit.cooldown_seconds,
+                        max_cooldown=settings.circuit.max_cooldown_seconds,
+                    ),
                 )
             finally:
                 await ingestor.aclose()

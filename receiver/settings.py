@@ -104,6 +104,33 @@ class ProviderSettings(Section):
         description="how long an unconfirmed create waits before it fails as "
         "create_unconfirmed, where nothing (no callback, no lookup) can confirm it",
     )
+    prices: dict[str, float] = Field(
+        default_factory=dict,
+        description='price per image by model, in price_unit, as JSON ({"model": 0.04}): '
+        "what an attempt costs where the gateway reports nothing, and its budget estimate",
+    )
+    price_unit: str = Field(
+        default="USD", max_length=16, description="the unit of prices and daily_budget"
+    )
+    daily_budget: float | None = Field(
+        default=None,
+        gt=0,
+        description="most this gateway may cost per UTC day, in price_unit: an attempt "
+        "that would pass it is not sent (a route moves on, a direct submission is refused)",
+    )
+    credits_low: float | None = Field(
+        default=None,
+        ge=0,
+        description="a reported balance below this emits provider.credits_low (API Mall)",
+    )
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = sorted(model for model, price in value.items() if price < 0)
+        if negative:
+            raise ValueError(f"prices must not be negative: {', '.join(negative)}")
+        return value
 
     def cadence(self, jitter: float) -> Cadence:
         return Cadence(
@@ -135,6 +162,9 @@ class ApimodelsSettings(ProviderSettings):
 
 class ApimallSettings(ProviderSettings):
     base_url: str = "https://gateway.apimall.ai"
+    price_unit: str = Field(
+        default="credits", max_length=16, description="API Mall bills in credits"
+    )
     poll_first: tuple[float, float] = (3, 5)
     poll_interval: tuple[float, float] = (3, 5)
     poll_growth: float = Field(default=1.2, ge=1)
@@ -493,6 +523,20 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=1, ge=1, description="`genhook serve`: web processes (PostgreSQL only)"
     )
+    routes: str | None = Field(
+        default=None,
+        description="more routes, as TOML text in the routes file's format (after the "
+        "built-in ones and data_dir/routes.toml; a name given again replaces it)",
+    )
+    routes_file: Path | None = Field(
+        default=None, description="the routes file; default: data_dir/routes.toml if present"
+    )
+    reroute_every_seconds: float = Field(
+        default=5,
+        gt=0,
+        description="safety tick of the rerouter, which sends routed tasks to their next "
+        "target (woken at once when one fails)",
+    )
 
     server: ServerSettings = ServerSettings()
     db: DbSettings = DbSettings()
@@ -571,6 +615,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'genhook.db').resolve()}"
+
+    @property
+    def resolved_routes_file(self) -> Path:
+        return self.routes_file or self.data_dir / "routes.toml"
 
     @property
     def resolved_assets_dir(self) -> Path:

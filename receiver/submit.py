@@ -48,10 +48,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from receiver import clock, fitting
+from receiver.budgets import Budgets, seconds_to_next_day
 from receiver.cadence import Cadence, first_poll_at
 from receiver.delivery.subscribers import Subscribers
 from receiver.errors import (
     AlreadyTrackedError,
+    BudgetExceededError,
     IdempotencyKeyReusedError,
     InvalidRequestError,
     NoCallbacksError,
@@ -65,12 +67,15 @@ from receiver.lifecycle import Source, Status, TaskSnapshot
 from receiver.params import Settlement
 from receiver.providers.base import ProviderAdapter
 from receiver.providers.errors import (
+    ContentRejectedError,
+    ProviderBadRequestError,
     ProviderCallError,
     ProviderNotFoundError,
     ProviderRejectedError,
     ProviderValidationError,
 )
 from receiver.providers.registry import get_adapter
+from receiver.routes.costs import EMPTY_LEDGER, Ledger
 from receiver.settlement import (
     UNCONFIRMED,
     UNCONFIRMED_CODE,
@@ -84,7 +89,7 @@ from receiver.tokens import CallbackUrls
 from receiver.wakeups import Topic
 from storage.claims import claim_due_noting
 from storage.engine import SessionFactory
-from storage.models import Subscriber, Task
+from storage.models import Attempt, Subscriber, Task
 from storage.wakeups import mark
 
 log = logging.getLogger(__name__)
@@ -112,15 +117,20 @@ class SubmitRequest:
     prompt: str
     params: Mapping[str, Any]
     webhook: TaskWebhook | None = field(default=None, kw_only=True)
+    # A job for a route (receiver.routing): provider and model are then its first
+    # target's, and the request kept is the route's (route, prompt, params).
+    route: str | None = field(default=None, kw_only=True)
 
     def as_json(self) -> dict[str, Any]:
+        if self.route is not None:
+            return {"route": self.route, "prompt": self.prompt, "params": dict(self.params)}
         return {"model": self.model, "prompt": self.prompt, "params": dict(self.params)}
 
     def fingerprint(self) -> str:
         """A hash of everything the request asks for: equal for a retry of it."""
         hook = self.webhook
         document = {
-            "provider": self.provider,
+            "provider": None if self.route is not None else self.provider,
             **self.as_json(),
             "webhook": None
             if hook is None
@@ -148,6 +158,8 @@ class Submitter:
         rules: Mapping[str, Rule],
         *,
         deadline_seconds: float,
+        budgets: Budgets | None = None,
+        ledger: Ledger = EMPTY_LEDGER,
         holder: str = "submit",
         reconcile_lease_seconds: float = 20,
         rng: random.Random | None = None,
@@ -159,6 +171,8 @@ class Submitter:
         self._cadences = cadences
         self._subscribers = subscribers
         self._rules = rules
+        self._budgets = budgets or Budgets({}, ledger)
+        self._ledger = ledger
         self._deadline = timedelta(seconds=deadline_seconds)
         self._holder = holder
         self._reconcile_lease = timedelta(seconds=reconcile_lease_seconds)
@@ -181,32 +195,33 @@ class Submitter:
         made is returned as it stands now and nothing is sent anywhere.
         """
         adapter = get_adapter(self._adapters, request.provider)
-        _check_storable(request)
+        check_storable(request)
         fingerprint = request.fingerprint()
         if idempotency_key is not None:
-            earlier = await self._by_key(idempotency_key)
+            earlier = await self.by_key(idempotency_key)
             if earlier is not None:
                 return self._replayed(adapter, earlier, idempotency_key, request, fingerprint)
-        hook = request.webhook
-        webhook = (
-            await self._subscribers.prepare(hook.url, hook.event_types, hook.secret)
-            if hook is not None
-            else None
-        )
+        webhook = await self.prepare_webhook(request)
         try:
             task = await self._insert(request, idempotency_key, fingerprint, webhook)
         except IntegrityError:  # a concurrent retry with the same key won the insert
             assert idempotency_key is not None
-            earlier = await self._by_key(idempotency_key)
+            earlier = await self.by_key(idempotency_key)
             if earlier is None:
                 raise
             return self._replayed(adapter, earlier, idempotency_key, request, fingerprint)
         try:
             adapter.validate(request.model, {"prompt": request.prompt, **request.params})
         except ProviderValidationError as exc:
-            await self._fail(task.id, request.provider, "invalid_request", str(exc))
+            await self.fail(task.id, request.provider, "invalid_request", str(exc))
             raise SubmissionRefusedError(task.id, str(exc), field=exc.field) from None
-        return await self._create(adapter, task.id, request)
+        return await self.create_at(adapter, task.id, request)
+
+    async def prepare_webhook(self, request: SubmitRequest) -> Subscriber | None:
+        hook = request.webhook
+        if hook is None:
+            return None
+        return await self._subscribers.prepare(hook.url, hook.event_types, hook.secret)
 
     async def settle(self, task_id: str, settlement: Settlement) -> Task:
         """An operator settles an unconfirmed create: as failed, or by resubmitting it.
@@ -238,20 +253,24 @@ class Submitter:
             provider, stored = task.provider, task.request
         log.warning("task %s: an operator settles its unconfirmed create: %s", task_id, settlement)
         if settlement is Settlement.FAILED:
-            await self._fail(
+            await self.fail(
                 task_id,
                 provider,
                 SETTLED_CODE,
                 "an operator settled the unconfirmed create as failed",
             )
-            return await self._reload(task_id)
+            return await self.reload(task_id)
         assert stored is not None
-        request = SubmitRequest(
-            provider, stored["model"], stored["prompt"], stored.get("params", {})
-        )
-        return await self._create(get_adapter(self._adapters, provider), task_id, request)
+        request = await self._stored_request(task_id)
+        return await self.create_at(get_adapter(self._adapters, provider), task_id, request)
 
-    async def _by_key(self, key: str) -> Task | None:
+    async def _stored_request(self, task_id: str) -> SubmitRequest:
+        """What to send again for the task's current attempt: its own request, or for a
+        routed task the current target's mapped one."""
+        task = await self.reload(task_id)
+        return stored_request(task)
+
+    async def by_key(self, key: str) -> Task | None:
         async with self._sessions() as session:
             query = select(Task).where(Task.idempotency_key == key)
             return (await session.exec(query)).first()
@@ -308,12 +327,14 @@ class Submitter:
         try:
             async with self._sessions() as session, session.begin():
                 session.add(task)
+                await session.flush()
+                session.add(self._adopted_attempt(task, now))
                 mark(session, Topic.TASKS)  # due for its first poll now
         except IntegrityError:  # adopted by someone else a moment ago
             raise AlreadyTrackedError(provider, provider_task_id) from None
         if snapshot is not None:
             await self._record(Inbound(task.id, provider, Source.POLL, snapshot))
-        return await self._reload(task.id)
+        return await self.reload(task.id)
 
     async def callback_url(self, provider: str) -> CreatedCallbackUrl:
         """Receiver-only mode: the application submits the job itself and gives the
@@ -341,6 +362,8 @@ class Submitter:
         )
         async with self._sessions() as session, session.begin():
             session.add(task)
+            await session.flush()
+            session.add(self._adopted_attempt(task, now))
         return CreatedCallbackUrl(
             task.id, provider, self._callback_urls.for_task(provider, task.id)
         )
@@ -369,7 +392,10 @@ class Submitter:
                 holder=self._holder,
                 lease=self._reconcile_lease,
                 limit=RECONCILE_BATCH,
-                extra_filters=(col(Task.status) == Status.SUBMITTING.value,),
+                extra_filters=(
+                    col(Task.status) == Status.SUBMITTING.value,
+                    col(Task.reroute_at).is_(None),  # waiting for the rerouter, not unconfirmed
+                ),
             )
             ids = [key for key, _ in claimed]
             stranded = (
@@ -426,16 +452,11 @@ class Submitter:
         if task.request is None:
             return None  # nothing to resubmit (cannot happen for a task we submitted)
         adapter = get_adapter(self._adapters, task.provider)
-        request = SubmitRequest(
-            task.provider,
-            task.request["model"],
-            task.request["prompt"],
-            task.request.get("params", {}),
-        )
+        request = stored_request(task)
         if not await self._count_attempt(task.id):
             return None  # settled meanwhile (a callback, another worker)
         log.info("task %s: resubmitting its unconfirmed create: %s", task.id, verdict.reason)
-        created = await self._create(adapter, task.id, request, hold=self._reconcile_lease)
+        created = await self.create_at(adapter, task.id, request, hold=self._reconcile_lease)
         return _reconcile_verdict(created)
 
     async def _count_attempt(self, task_id: str) -> bool:
@@ -489,23 +510,70 @@ class Submitter:
             create_attempts=1,
         )
         async with self._sessions() as session, session.begin():
+            images = requested_images(request.params)
+            verdict = await self._budgets.check(
+                session, request.provider, request.model, images, now
+            )
+            if not verdict.allowed:
+                raise BudgetExceededError(
+                    verdict.reason(request.provider, self._budgets.unit(request.provider)),
+                    provider=request.provider,
+                    retry_after=seconds_to_next_day(now),
+                )
             session.add(task)
+            await session.flush()  # the task row first: the attempt and webhook refer to it
+            session.add(self.attempt_row(task.id, 1, request, verdict.estimate or None, now))
             if webhook is not None:
-                await session.flush()  # the task row first: the webhook refers to it
                 webhook.task_id = task.id
                 session.add(webhook)
         return task
 
-    async def _create(
+    def _adopted_attempt(self, task: Task, now: datetime) -> Attempt:
+        """Attempt 1 of a task genhook did not send: the ledger counts it all the same."""
+        return Attempt(
+            task_id=task.id,
+            number=1,
+            provider=task.provider,
+            model=task.model,
+            provider_task_id=task.provider_task_id,
+            cost_unit=self._budgets.unit(task.provider),
+            started_at=now,
+        )
+
+    def attempt_row(
+        self,
+        task_id: str,
+        number: int,
+        request: SubmitRequest,
+        estimate: float | None,
+        now: datetime,
+    ) -> Attempt:
+        """A new attempt's ledger row, before its create is sent."""
+        return Attempt(
+            task_id=task_id,
+            number=number,
+            provider=request.provider,
+            model=request.model,
+            estimate=estimate,
+            cost_unit=self._budgets.unit(request.provider),
+            started_at=now,
+        )
+
+    async def create_at(
         self,
         adapter: ProviderAdapter,
         task_id: str,
         request: SubmitRequest,
         *,
         hold: timedelta | None = None,
+        routed: bool = False,
     ) -> Task:
         """Send the create; ``hold``: keep an unconfirmed task leased that long (the
-        reconciler's resubmits), instead of leaving it to the reconciler at once."""
+        reconciler's resubmits), instead of leaving it to the reconciler at once.
+
+        A ``routed`` task is never left unconfirmed: a create without an answer is a
+        failed attempt, and the route's next target takes the job (a late result of
+        this one is kept on its attempt)."""
         callback_url = (
             self._callback_urls.for_task(adapter.name, task_id) if adapter.has_callbacks else None
         )
@@ -518,12 +586,22 @@ class Submitter:
                 callback_url=callback_url,
             )
         except ProviderRejectedError as exc:
-            await self._fail(task_id, adapter.name, exc.code or str(exc.status_code), exc.message)
+            await self.fail(
+                task_id,
+                adapter.name,
+                exc.code or str(exc.status_code),
+                exc.message,
+                retry_elsewhere=not isinstance(exc, FAILS_EVERYWHERE),
+            )
         except ProviderCallError as exc:
-            await self._unconfirmed(task_id, adapter.name, exc, hold=hold)
+            if routed:
+                code = UNCONFIRMED_CODE if exc.status_code is None else str(exc.status_code)
+                await self.fail(task_id, adapter.name, code, str(exc), retry_elsewhere=True)
+            else:
+                await self._unconfirmed(task_id, adapter.name, exc, hold=hold)
         else:
             await self._confirm(task_id, adapter.name, created.provider_task_id, created.snapshot)
-        return await self._reload(task_id)
+        return await self.reload(task_id)
 
     async def _confirm(
         self, task_id: str, provider: str, provider_task_id: str, snapshot: TaskSnapshot
@@ -535,6 +613,7 @@ class Submitter:
             task.submitted_at = task.submitted_at or now
             task.lease_holder = None
             task.lease_expires_at = None
+            task.reroute_at = None
             task.next_poll_at = first_poll_at(
                 self._cadences[provider], now, task.deadline_at, self._rng
             )
@@ -547,15 +626,26 @@ class Submitter:
                 Source.SUBMIT,
                 _with_provider_id(snapshot, provider_task_id),
             )
-            await ingest_in_session(session, inbound)
+            await ingest_in_session(session, inbound, ledger=self._ledger)
 
-    async def _fail(self, task_id: str, provider: str, code: str, message: str) -> None:
+    async def fail(
+        self,
+        task_id: str,
+        provider: str,
+        code: str,
+        message: str,
+        *,
+        retry_elsewhere: bool | None = None,
+    ) -> None:
+        """The current attempt failed before the provider took it (a routed task moves
+        on when ``retry_elsewhere`` and a target is left: the lifecycle decides)."""
         snapshot = TaskSnapshot(
             state="failed",
             source=Source.SUBMIT,
             error_code=code,
             error_message=message,
             observed_at=clock.utcnow(),
+            retry_elsewhere=retry_elsewhere,
         )
         await self._record(Inbound(task_id, provider, Source.SUBMIT, snapshot))
 
@@ -579,7 +669,7 @@ class Submitter:
             task.updated_at = clock.utcnow()
             session.add(task)
 
-    async def _reload(self, task_id: str) -> Task:
+    async def reload(self, task_id: str) -> Task:
         async with self._sessions() as session:
             task = await session.get(Task, task_id)
         assert task is not None
@@ -589,7 +679,7 @@ class Submitter:
         return now + self._deadline
 
 
-def _check_storable(request: SubmitRequest) -> None:
+def check_storable(request: SubmitRequest) -> None:
     """Refuse, before anything is written, a request whose values no column could hold:
     stored, they would fail every later read and event of the task."""
     problems = fitting.json_problems(request.as_json())
@@ -600,6 +690,33 @@ def _check_storable(request: SubmitRequest) -> None:
             f"text without NUL characters and at most {fitting.MAX_JSON_DEPTH} levels of nesting",
             field=where,
         )
+
+
+# Refusals another gateway would repeat: the request itself is at fault.
+FAILS_EVERYWHERE = (ContentRejectedError, ProviderBadRequestError)
+
+
+def stored_request(task: Task) -> SubmitRequest:
+    """The request of the task's current attempt, as stored: a routed task's is its
+    current target's (provider, model, params mapped for it)."""
+    assert task.request is not None
+    if task.route_plan:
+        target = task.route_plan[task.attempt - 1]
+        return SubmitRequest(
+            target["provider"], target["model"], task.request["prompt"], target["params"]
+        )
+    return SubmitRequest(
+        task.provider, task.request["model"], task.request["prompt"], task.request.get("params", {})
+    )
+
+
+def requested_images(params: Mapping[str, Any]) -> int:
+    """How many images a request asks for, whatever the gateway calls the field."""
+    for name in ("num_images", "n"):
+        value = params.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 1
 
 
 def _reconcile_verdict(task: Task) -> str:

@@ -17,6 +17,7 @@ from receiver.delivery.schedule import DeliveryStatus
 from receiver.lifecycle import EventType, Outcome, Source
 from storage.models import (
     Asset,
+    Attempt,
     Delivery,
     DeliveryAttempt,
     OutboxEvent,
@@ -71,6 +72,14 @@ def task_document(row: Mapping[str, Any]) -> dict[str, Any]:
             "cost_ms": row["provider_cost_ms"],
         },
         "result_expires_at": iso(row["result_expires_at"]),
+        # The attempt that is current (the one a terminal event's result came from).
+        "route": row["route"],
+        "attempt": {
+            "number": row["attempt"],
+            "provider": row["provider"],
+            "model": row["model"],
+            "provider_task_id": row["provider_task_id"],
+        },
     }
 
 
@@ -81,6 +90,29 @@ def task_row(task: Task) -> dict[str, Any]:
 
 def task(row: Task) -> resources.Task:
     return resources.Task.model_validate(task_document(task_row(row)))
+
+
+def task_attempt(row: Attempt) -> resources.Attempt:
+    return resources.Attempt(
+        number=row.number,
+        provider=row.provider,
+        model=row.model,
+        provider_task_id=row.provider_task_id,
+        outcome=row.outcome,
+        late_outcome=row.late_outcome,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        result_urls=list(row.result_urls),
+        images=row.images,
+        credits_used=row.credits_used,
+        credits_refunded=row.credits_refunded,
+        remaining_credits=row.remaining_credits,
+        estimate=row.estimate,
+        cost=row.cost,
+        cost_unit=row.cost_unit,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+    )
 
 
 def snapshot(row: Snapshot) -> resources.Snapshot:

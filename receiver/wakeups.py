@@ -23,6 +23,7 @@ class Topic(StrEnum):
     DELIVERIES = "deliveries"  # deliveries that became due: the dispatcher
     ASSETS = "assets"  # result images to fetch: the mirror
     TASKS = "tasks"  # tasks that became due for a poll: the poller
+    REROUTES = "reroutes"  # routed tasks waiting for their next target: the rerouter
 
 
 class Wakeups:

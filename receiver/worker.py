@@ -86,6 +86,13 @@ def background_jobs(services: Services, *, kind: str = "worker") -> list[Periodi
             on_stop=releasing(Asset),
         ),
         PeriodicJob(
+            "reroute",
+            settings.reroute_every_seconds,
+            services.router(holder=holder).reroute_due,
+            wake=Topic.REROUTES,
+            at_start=True,  # routed tasks a stopped predecessor left waiting
+        ),
+        PeriodicJob(
             "reconcile",
             settings.reconcile_every_seconds,
             services.submitter(holder=holder).reconcile_unconfirmed,

@@ -31,14 +31,33 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from receiver import fitting, metrics
+from receiver import attempt_rows, fitting, metrics
 from receiver.assets.schedule import AssetStatus
 from receiver.clock import iso
 from receiver.delivery.schedule import DeliveryStatus
-from receiver.lifecycle import EventType, Outcome, Source, Status, TaskSnapshot, TaskState, apply
+from receiver.lifecycle import (
+    EventType,
+    Outcome,
+    Source,
+    Status,
+    TaskSnapshot,
+    TaskState,
+    apply,
+    normalize_state,
+)
+from receiver.routes.costs import EMPTY_LEDGER, Ledger
 from receiver.views import task_document
 from receiver.wakeups import Topic
-from storage.models import Asset, Delivery, OutboxEvent, Snapshot, Subscriber, Task, new_event_id
+from storage.models import (
+    Asset,
+    Attempt,
+    Delivery,
+    OutboxEvent,
+    Snapshot,
+    Subscriber,
+    Task,
+    new_event_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +69,7 @@ OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
 ASSETS = Asset.__table__  # type: ignore[attr-defined]
 SUBSCRIBERS = Subscriber.__table__  # type: ignore[attr-defined]
+ATTEMPTS = Attempt.__table__  # type: ignore[attr-defined]
 
 # Gateways return one to six images; a longer list is a provider bug, not a result.
 MAX_IMAGES_PER_TASK = 100
@@ -77,6 +97,9 @@ MUTABLE = (
     "next_poll_at",
     "lease_holder",
     "lease_expires_at",
+    "provider",
+    "attempt",
+    "reroute_at",
 )
 
 LOAD_TASKS = select(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True))).with_for_update()
@@ -84,6 +107,26 @@ UPDATE_TASKS = (
     update(TASKS)
     .where(TASKS.c.id == bindparam("b_id"))
     .values({name: bindparam(f"b_{name}") for name in MUTABLE})
+)
+UPDATE_ATTEMPTS = (
+    update(ATTEMPTS)
+    .where(ATTEMPTS.c.task_id == bindparam("a_task_id"), ATTEMPTS.c.number == bindparam("a_number"))
+    .values({name: bindparam(f"a_{name}") for name in attempt_rows.CURRENT_FIELDS})
+)
+UPDATE_LATE_ATTEMPTS = (
+    update(ATTEMPTS)
+    .where(
+        ATTEMPTS.c.task_id == bindparam("a_task_id"),
+        ATTEMPTS.c.provider == bindparam("a_provider"),
+        ATTEMPTS.c.number < bindparam("a_before"),
+    )
+    .values({name: bindparam(f"a_{name}") for name in attempt_rows.LATE_FIELDS})
+)
+LAST_BALANCE = (
+    select(ATTEMPTS.c.remaining_credits)
+    .where(ATTEMPTS.c.provider == bindparam("provider"), ATTEMPTS.c.remaining_credits.is_not(None))
+    .order_by(ATTEMPTS.c.id.desc())
+    .limit(1)
 )
 INSERT_SNAPSHOTS = insert(SNAPSHOTS)
 INSERT_OUTBOX = insert(OUTBOX)
@@ -155,6 +198,10 @@ class Rows:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     assets: list[dict[str, Any]] = field(default_factory=list)
     changed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attempts: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    late_attempts: list[dict[str, Any]] = field(default_factory=list)
+    balances: dict[str, float | None] = field(default_factory=dict)  # provider -> last seen
+    rerouted: bool = False
 
 
 def write_batch(
@@ -163,8 +210,11 @@ def write_batch(
     now: datetime,
     *,
     unreadable: Outcome = Outcome.QUARANTINED,
+    ledger: Ledger = EMPTY_LEDGER,
 ) -> Written:
-    """Write ``inbounds`` in order inside the connection's transaction; commits nothing."""
+    """Write ``inbounds`` in order inside the connection's transaction; commits nothing.
+
+    ``ledger`` prices the attempts that end and knows the low-balance thresholds."""
     written = Written()
     if not inbounds:  # an empty parameter list would INSERT one row of defaults
         return written
@@ -176,9 +226,10 @@ def write_batch(
     fanout = Fanout(connection, now, ids)
     fitted = [storable(raw) for raw in inbounds]
     owners = _owners(connection, fitted, tasks)
+    books = Books(connection, ledger, now)
     for inbound in fitted:
         task = tasks.get(inbound.task_id)
-        result = _apply_one(inbound, task, now, unreadable, rows, fanout, written, owners)
+        result = _apply_one(inbound, task, now, unreadable, rows, fanout, written, owners, books)
         rows.inbox.append(_inbox_row(inbound, task, result, now))
         written.results.append(result)
     written.topics = execute(connection, rows)
@@ -194,6 +245,7 @@ def _apply_one(
     fanout: Fanout,
     written: Written,
     owners: Owners,
+    books: Books,
 ) -> IngestResult:
     about = {"task_id": inbound.task_id, "provider": inbound.provider}
     if task is None or inbound.snapshot is None:
@@ -208,9 +260,17 @@ def _apply_one(
         )
         return IngestResult(unreadable, inbound.task_id, detail=detail)
     snapshot, conflict = _without_foreign_id(inbound.snapshot, task, owners)
-    transition = apply(task_state(task), snapshot)
+    transition = apply(task_state(task), snapshot, provider=inbound.provider)
     if transition.outcome is Outcome.IGNORED:
         log.warning("task %s: %s", task["id"], transition.detail, extra=about)
+    books.balance(inbound.provider, snapshot.remaining_credits, rows, fanout)
+    if transition.outcome is Outcome.LATE:
+        log.info("task %s: %s", task["id"], transition.detail, extra=about)
+        books.late(task, inbound.provider, snapshot, rows)
+        return IngestResult(Outcome.LATE, task["id"], None, transition.detail)
+    if transition.outcome is Outcome.REROUTED:
+        log.warning("task %s: %s", task["id"], transition.detail, extra=about)
+        books.left(task, snapshot, rows)
     changes = dict(transition.changes)
     events = [transition.event] if transition.event is not None else []
     outcome, detail = transition.outcome, transition.detail
@@ -225,6 +285,12 @@ def _apply_one(
     if changes:
         _change(task, changes, now)
         rows.changed[task["id"]] = task
+        if transition.outcome is Outcome.REROUTED:
+            # Waiting for its next target: the rerouter's, not the poller's.
+            task["next_poll_at"] = task["lease_holder"] = task["lease_expires_at"] = None
+            rows.rerouted = True
+        else:
+            books.current(task, rows)
         if "status" in changes:
             written.counts.append(
                 metrics.transition_count(
@@ -244,6 +310,70 @@ def _apply_one(
         rows.assets.extend(_asset_rows(task, now))
     event_ids = [fanout.event(task, event, rows) for event in events]
     return IngestResult(outcome, task["id"], event_ids[0] if event_ids else None, detail)
+
+
+class Books:
+    """The attempt rows (the cost ledger) a batch changes, and the low-balance alarm."""
+
+    def __init__(self, connection: Connection, ledger: Ledger, now: datetime) -> None:
+        self._connection = connection
+        self._ledger = ledger
+        self._now = now
+
+    def current(self, task: Mapping[str, Any], rows: Rows) -> None:
+        row = attempt_rows.current(task, self._ledger, self._now)
+        rows.attempts[(task["id"], task["attempt"])] = row
+
+    def left(self, task: Mapping[str, Any], snapshot: TaskSnapshot, rows: Rows) -> None:
+        status = Status.EXPIRED if _is_expiry(snapshot) else Status.FAILED
+        row = attempt_rows.left(task, snapshot, status, self._ledger, self._now)
+        rows.attempts[(task["id"], task["attempt"])] = row
+
+    def late(
+        self, task: Mapping[str, Any], provider: str, snapshot: TaskSnapshot, rows: Rows
+    ) -> None:
+        status = normalize_state(snapshot.state)
+        if status is None:
+            return
+        row = attempt_rows.late(
+            task["id"], provider, task["attempt"], snapshot, status, self._ledger
+        )
+        if row is not None:
+            rows.late_attempts.append(row)
+
+    def balance(self, provider: str, remaining: float | None, rows: Rows, fanout: Fanout) -> None:
+        """``provider.credits_low`` once, when a reported balance falls below the
+        threshold: the balance last recorded was at or above it (or unknown)."""
+        threshold = self._ledger.credits_low.get(provider)
+        if remaining is None or threshold is None:
+            return
+        if provider in rows.balances:
+            previous = rows.balances[provider]
+        else:
+            previous = self._connection.execute(LAST_BALANCE, {"provider": provider}).scalar()
+        rows.balances[provider] = remaining
+        if remaining < threshold and (previous is None or previous >= threshold):
+            unit = self._ledger.prices_of(provider).unit
+            data = {
+                "provider": provider,
+                "remaining_credits": remaining,
+                "threshold": threshold,
+                "unit": unit,
+            }
+            fanout.operational(
+                EventType.CREDITS_LOW,
+                lambda event_id: {
+                    "id": event_id,
+                    "type": EventType.CREDITS_LOW.value,
+                    "timestamp": iso(self._now),
+                    "data": data,
+                },
+                rows,
+            )
+
+
+def _is_expiry(snapshot: TaskSnapshot) -> bool:
+    return normalize_state(snapshot.state) is Status.EXPIRED
 
 
 def _without_foreign_id(
@@ -321,6 +451,9 @@ def task_state(task: Mapping[str, Any]) -> TaskState:
         anomalies=tuple(task["anomalies"]),
         model=task["model"],
         request=task["request"],
+        provider=task["provider"],
+        attempt=task["attempt"],
+        route_plan=tuple(task["route_plan"] or ()),
     )
 
 
@@ -508,6 +641,12 @@ def execute(connection: Connection, rows: Rows) -> set[str]:
             ],
         )
     topics = set()
+    if rows.attempts:
+        connection.execute(UPDATE_ATTEMPTS, [rows.attempts[key] for key in sorted(rows.attempts)])
+    if rows.late_attempts:
+        connection.execute(UPDATE_LATE_ATTEMPTS, rows.late_attempts)
+    if rows.rerouted:
+        topics.add(Topic.REROUTES.value)
     if rows.inbox:
         connection.execute(INSERT_SNAPSHOTS, rows.inbox)
     if rows.events:

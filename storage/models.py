@@ -84,6 +84,55 @@ class Task(SQLModel, table=True):
     poll_attempts: int = 0
     lease_holder: str | None = Field(default=None, max_length=100)
     lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Routes (receiver.routes): the route a job was submitted to, its targets as
+    # resolved then (provider, model, mapped params; later edits of the route do not
+    # move a task in flight), the attempt now current (1-based: attempts.number) and,
+    # while it waits for its next target, since when (the rerouter's claim).
+    route: str | None = Field(default=None, max_length=64)
+    route_plan: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)
+    attempt: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    reroute_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Attempt(SQLModel, table=True):
+    """One try of a task at one provider, and what it cost (the ledger's rows).
+
+    A task has one attempt per target it was sent to, or refused for (``refused``:
+    never sent, e.g. over budget). ``outcome`` is how the attempt ended while it was
+    current; ``late_outcome`` what its provider reported after genhook had moved on.
+    ``cost`` is what the attempt cost in ``cost_unit`` once known (API Mall's
+    ``credits_used - credits_refunded``, elsewhere the configured price per image);
+    ``estimate`` what it was expected to cost when sent, which budgets count until
+    then.
+    """
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        UniqueConstraint("task_id", "number", name="uq_attempts_task_number"),
+        Index("ix_attempts_provider_started", "provider", "started_at"),
+        Index("ix_attempts_started_at", "started_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str = Field(foreign_key="tasks.id", max_length=40)
+    number: int
+    provider: str = Field(max_length=32)
+    model: str | None = Field(default=None, max_length=200)
+    provider_task_id: str | None = Field(default=None, max_length=200)
+    outcome: str = Field(default="running", max_length=16)
+    late_outcome: str | None = Field(default=None, max_length=16)
+    error_code: str | None = Field(default=None, sa_type=Text)
+    error_message: str | None = Field(default=None, sa_type=Text)
+    result_urls: list[str] = Field(default_factory=list, sa_type=JSON)
+    images: int | None = None
+    credits_used: float | None = None
+    credits_refunded: float | None = None
+    remaining_credits: float | None = None
+    estimate: float | None = None
+    cost: float | None = None
+    cost_unit: str = Field(default="USD", max_length=16)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Snapshot(SQLModel, table=True):

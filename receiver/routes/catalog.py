@@ -226,9 +226,15 @@ class _Parser:
             raise refuse("targets must not be empty")
         targets = tuple(self.target(name, index, raw) for index, raw in enumerate(raw_targets))
         for index, target in enumerate(targets):
-            if target in targets[:index]:
+            # One target per provider: a report is matched to its attempt by who sent it
+            # (a late one from a provider the task has left), and API Mall's
+            # Idempotency-Key is the task id.
+            if any(earlier.provider == target.provider for earlier in targets[:index]):
                 raise RouteDefinitionError(
-                    f"{target.label} is listed twice", source=self.source, route=name, target=index
+                    f"{target.provider} is listed twice (a route tries each gateway once)",
+                    source=self.source,
+                    route=name,
+                    target=index,
                 )
         return Route(name, targets, description)
 

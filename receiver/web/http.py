@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING, Any, TypeVar, get_origin
 
 import orjson
@@ -42,6 +43,7 @@ STATUS: dict[type[errors.GenhookError], int] = {
     errors.AlreadyTrackedError: 409,
     errors.IdempotencyKeyReusedError: 409,
     errors.NotSettleableError: 409,
+    errors.BudgetExceededError: 429,
     errors.RequestError: 422,
     errors.NotFoundError: 404,
     errors.InvalidTokenError: 401,
@@ -95,6 +97,8 @@ def error_response(exc: errors.GenhookError) -> Response:
     response = error(status, exc.code, str(exc), **extra)
     if status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if isinstance(exc, errors.BudgetExceededError):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if status == 408:  # the rest of that body must not be read as a next request
         response.headers["Connection"] = "close"
     return response

@@ -24,6 +24,7 @@ from receiver.submit import SubmitRequest, TaskWebhook
 from receiver.web.http import parse_body, parse_query, respond, services
 from receiver.web.operation import Header, operation
 from storage.engine import READ_ONLY
+from storage.ledger import attempts_for
 from storage.models import Task
 from storage.queries import (
     assets_for,
@@ -77,11 +78,17 @@ async def post_callback_url(request: Request) -> Response:
         404: "unknown provider",
         409: "Idempotency-Key used for a different request",
         413: TOO_LARGE,
-        422: "refused before any provider call; names the field",
+        422: "refused before any provider call (unknown route, params no target can "
+        "take...); names the field",
+        429: "the provider's daily budget would be passed (code budget_exceeded); "
+        "Retry-After: when its UTC day ends",
     },
     description="The task comes back `failed` when the provider refused it, and "
     "`submitting` with error code `create_unconfirmed` when the provider's answer was "
-    "lost (settle it with `POST /api/tasks/{task_id}/settle`, or let the reconciler).",
+    "lost (settle it with `POST /api/tasks/{task_id}/settle`, or let the reconciler). "
+    "With `route` instead of `provider` and `model`, the job goes to the route's first "
+    "target that takes it and moves on to the next when an attempt fails for a reason "
+    "another gateway can fix (see `attempts` in `GET /api/tasks/{task_id}`).",
 )
 async def post_task(request: Request) -> Response:
     key = request.headers.get("idempotency-key")
@@ -92,19 +99,28 @@ async def post_task(request: Request) -> Response:
         )
     body = await parse_body(request, SubmitBody)
     hook = body.webhook
-    submitter = services(request).submitter()
-    task = await submitter.submit(
-        SubmitRequest(
-            body.provider,
-            body.model,
-            body.prompt,
-            body.params,
-            webhook=TaskWebhook(hook.url, [t.value for t in hook.events], hook.secret)
-            if hook is not None
-            else None,
-        ),
-        idempotency_key=key,
+    webhook_asked = (
+        TaskWebhook(hook.url, [t.value for t in hook.events], hook.secret)
+        if hook is not None
+        else None
     )
+    submitter = services(request).submitter()
+    if body.route is not None:
+        task = (
+            await services(request)
+            .router()
+            .submit(
+                body.route, body.prompt, body.params, webhook=webhook_asked, idempotency_key=key
+            )
+        )
+    else:
+        assert body.provider is not None and body.model is not None  # SubmitBody checks
+        task = await submitter.submit(
+            SubmitRequest(
+                body.provider, body.model, body.prompt, body.params, webhook=webhook_asked
+            ),
+            idempotency_key=key,
+        )
     webhook = await submitter.webhook_of(task.id) if hook is not None else None
     return respond(
         resources.SubmittedTask(
@@ -172,10 +188,12 @@ async def get_task(request: Request) -> Response:
         events = await events_for(session, task_id)
         deliveries = await deliveries_for(session, task_id)
         assets = await assets_for(session, task_id)
+        attempts = await attempts_for(session, task_id)
     base_url = runtime.settings.resolved_public_url
     return respond(
         resources.TaskDetail(
             **dict(views.task(task)),
+            attempts=[views.task_attempt(a) for a in attempts],
             snapshots=[views.snapshot(s) for s in snapshots],
             events=[views.event(e) for e in events],
             deliveries=[views.delivery(d, event_type) for d, event_type in deliveries],

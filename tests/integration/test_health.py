@@ -18,7 +18,7 @@ from tests.conftest import make_settings
 from tests.support.harness import Harness, running_genhook
 from tests.support.waiting import eventually
 
-JOBS = ["dispatch", "heartbeat", "mirror", "poll", "reconcile"]
+JOBS = ["dispatch", "heartbeat", "mirror", "poll", "reconcile", "reroute"]
 
 
 def fast_jobs(tmp_path: Path, database_url: str, **overrides: object):

@@ -90,6 +90,10 @@ def calls(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/metrics", {}),
         ("GET", "/metrics", {"headers": {"Accept": "application/openmetrics-text;version=1.0.0"}}),
         ("GET", "/api/workers", {}),
+        ("GET", "/api/routes", {}),
+        ("GET", "/api/usage", {}),
+        ("GET", "/api/usage", {"query": {"group_by": "day"}}),
+        ("GET", "/api/usage", {"query": {"group_by": "weekly"}}),
         ("GET", "/stats", {}),
         ("GET", "/stats", {"query": {"window": "hour"}}),
         ("GET", "/api/tasks", {"query": {"limit": 1}}),
@@ -275,4 +279,6 @@ async def test_every_route_answers_as_documented(world: Simulated) -> None:
     assert statuses[("POST", "/callbacks/{provider}/{token}")] == [200, 401]
     assert statuses[("GET", "/metrics")] == [200, 200]
     assert statuses[("GET", "/api/workers")] == [200]
+    assert statuses[("GET", "/api/routes")] == [200]
+    assert statuses[("GET", "/api/usage")] == [200, 200, 422]
     assert statuses[("GET", "/stats")] == [200, 200]

@@ -130,7 +130,16 @@ async def test_unknown_provider_and_bad_bodies(world: Simulated) -> None:
     assert nosuch.status_code == 404
     missing = await client.post("/api/tasks", json={"provider": "apimall"})
     assert missing.status_code == 422
-    assert "model" in missing.json()["error"]["message"]
+    assert "prompt" in missing.json()["error"]["message"]
+    no_model = await client.post("/api/tasks", json={"provider": "apimall", "prompt": "p"})
+    assert no_model.status_code == 422
+    assert "model" in no_model.json()["error"]["message"]
+    both = await client.post(
+        "/api/tasks",
+        json={"provider": "apimall", "model": "nano-banana", "route": "nano-banana", "prompt": "p"},
+    )
+    assert both.status_code == 422
+    assert "not both" in both.json()["error"]["message"]
     not_json = await client.post("/api/tasks", content=b"{nope")
     assert (not_json.status_code, not_json.json()["error"]["code"]) == (400, "invalid_json")
     assert (await world.genhook.counts())["tasks"] == 0

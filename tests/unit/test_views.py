@@ -55,6 +55,10 @@ def rows(draw: st.DrawFn) -> dict[str, Any]:
         "lease_expires_at": None,
         "idempotency_key": draw(maybe),
         "request_fingerprint": draw(maybe),
+        "route": draw(st.none() | st.sampled_from(["nano-banana", "nano-banana-pro"])),
+        "route_plan": None,
+        "attempt": draw(st.integers(1, 3)),
+        "reroute_at": draw(st.none() | moments),
     }
 
 
