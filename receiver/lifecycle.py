@@ -216,6 +216,7 @@ class TaskState:
     # A routed task's targets, in order (dicts with "provider" and "model"); attempt
     # N is targets[N - 1].
     route_plan: tuple[Mapping[str, Any], ...] = ()
+    reroute_at: datetime | None = None  # since when it waits for its next target
 
     def evolve(self, changes: Mapping[str, Any]) -> TaskState:
         """A copy with ``changes`` applied (what the storage layer does to its row)."""

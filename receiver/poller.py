@@ -244,8 +244,8 @@ class Poller:
         applied = sum(r.outcome is Outcome.APPLIED for r in results.values())
         for task in await self._still_held(session, tasks):
             task.lease_holder = task.lease_expires_at = None
-            if Status(task.status).is_terminal:
-                task.next_poll_at = None
+            if Status(task.status).is_terminal or task.reroute_at is not None:
+                task.next_poll_at = None  # ended, or waiting for its route's next target
                 continue
             result = results.get(task.id)
             if result is None:
@@ -303,7 +303,10 @@ class Poller:
         """The claimed tasks, locked and loaded in one query, minus any whose lease ran
         out meanwhile (another worker has them now, or they were deleted)."""
         rows = await session.exec(
-            select(Task).where(col(Task.id).in_([t.id for t in tasks])).with_for_update()
+            select(Task)
+            .where(col(Task.id).in_([t.id for t in tasks]))
+            .with_for_update()
+            .execution_options(populate_existing=True)  # as the batch just left them
         )
         return [task for task in rows.all() if task.lease_holder == self._holder]
 

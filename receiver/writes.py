@@ -454,6 +454,7 @@ def task_state(task: Mapping[str, Any]) -> TaskState:
         provider=task["provider"],
         attempt=task["attempt"],
         route_plan=tuple(task["route_plan"] or ()),
+        reroute_at=task["reroute_at"],
     )
 
 

@@ -31,6 +31,11 @@ PURE = (
     "receiver.params",
     "receiver.stats",
     "receiver.web.dashboard.charts",
+    "receiver.routes.catalog",
+    "receiver.routes.mapping",
+    "receiver.routes.failover",
+    "receiver.routes.costs",
+    "receiver.attempt_rows",
 )
 IO_LIBRARIES = ("sqlalchemy", "sqlmodel", "httpx", "starlette", "asyncpg", "aiosqlite", "storage")
 
