@@ -15,8 +15,8 @@ import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text
-from sqlmodel import col
+from sqlalchemy import func
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver.routes.costs import BudgetCheck, Ledger, check_budget
@@ -59,7 +59,7 @@ class Budgets:
             return check_budget(None, 0.0, estimate)
         if session.get_bind().dialect.name == "postgresql":
             key = zlib.crc32(f"genhook-budget:{provider}".encode())
-            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            await session.exec(select(func.pg_advisory_xact_lock(key)))
         return check_budget(budget, await spent(session, provider, now), estimate)
 
 
@@ -69,4 +69,4 @@ async def spent(session: AsyncSession, provider: str, now: datetime) -> float:
     query = select(total).where(
         col(Attempt.provider) == provider, col(Attempt.started_at) >= day_start(now)
     )
-    return float((await session.exec(query)).one()[0])  # type: ignore[call-overload]
+    return float((await session.exec(query)).one())

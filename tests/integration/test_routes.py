@@ -3,15 +3,20 @@ ledger (issue 15). Every test runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from receiver import clock
+from receiver.errors import ConfigurationError
 from receiver.routes import BUILTIN_ROUTES
+from receiver.services import open_services
 from receiver.settings import Settings
 from receiver.simulator.config import SimulatorConfig
+from storage.models import OutboxEvent
 from tests.support.events import event_types, terminal_events
 from tests.support.simulated import SIM_KEY, Simulated, simulated_genhook
 from tests.support.waiting import eventually
@@ -266,3 +271,75 @@ async def _payload(world: Simulated, task_id: str, event_type: str) -> dict[str,
 async def _late_recorded(world: Simulated, task_id: str) -> bool:
     attempts = (await detail(world, task_id))["attempts"]
     return bool(attempts and attempts[0]["late_outcome"])
+
+
+async def test_concurrent_submissions_cannot_squeeze_past_a_budget(settings: Settings) -> None:
+    budgeted = settings.updated(apimall_daily_budget=16, apimall_prices={"nano-banana": 8})
+    async with simulated_genhook(budgeted) as world:
+        body = {"provider": "apimall", "model": "nano-banana", "prompt": "p"}
+        answers = await asyncio.gather(
+            *(world.genhook.client.post("/api/tasks", json=body) for _ in range(6))
+        )
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [201, 201, 429, 429, 429, 429]
+        assert world.sim.stats.statuses["apimall.create"] == {200: 2}
+
+
+async def test_a_low_balance_is_announced_once(settings: Settings) -> None:
+    low = settings.updated(apimall_credits_low=15)
+    async with simulated_genhook(low, sim_config(apimall_credits=30)) as world:
+        body = {"provider": "apimall", "model": "nano-banana", "prompt": "p"}
+        for _ in range(3):  # balance 22, 14 (below 15: announced), 6 (still below: not again)
+            made = await world.genhook.client.post("/api/tasks", json=body)
+            assert made.status_code == 201, made.text
+        async with world.genhook.services.sessions() as session:
+            rows = await session.exec(
+                select(OutboxEvent).where(OutboxEvent.type == "provider.credits_low")
+            )
+            announced = [event.payload["data"] for event in rows.all()]
+    assert announced == [
+        {"provider": "apimall", "remaining_credits": 14, "threshold": 15, "unit": "credits"}
+    ]
+
+
+async def test_routes_come_from_the_data_dir_file_and_the_setting(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "routes.toml").write_text(
+        '[routes.cheap]\ndescription = "APIMart first"\n'
+        'targets = [{ provider = "apimart", model = "gemini-2.5-flash-image-preview" }]\n'
+    )
+    extra = (
+        "[routes.nano-banana]\n"
+        'targets = [{ provider = "apimodels", model = "gemini-2.5-flash-image" }]'
+    )
+    async with simulated_genhook(settings.updated(routes=extra)) as world:
+        listed = (await world.genhook.client.get("/api/routes")).json()["routes"]
+        by_name = {route["name"]: route for route in listed}
+        assert by_name["cheap"]["description"] == "APIMart first"
+        # the setting replaced the built-in of the same name
+        assert [t["provider"] for t in by_name["nano-banana"]["targets"]] == ["apimodels"]
+        assert [t["provider"] for t in by_name["nano-banana-pro"]["targets"]] == [
+            "apimall",
+            "apimodels",
+        ]
+        unknown = await world.genhook.client.post(
+            "/api/tasks", json={"route": "nope", "prompt": "p"}
+        )
+        assert unknown.status_code == 422
+        assert unknown.json()["error"]["code"] == "unknown_route"
+        assert "cheap" in unknown.json()["error"]["message"]
+        unfit = await world.genhook.client.post(
+            "/api/tasks", json={"route": "cheap", "prompt": "p", "params": {"resolution": "4K"}}
+        )
+        assert unfit.status_code == 422
+        assert "resolution" in unfit.json()["error"]["message"]
+
+
+async def test_a_broken_routes_file_stops_the_start_naming_it(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "routes.toml").write_text(
+        '[routes.r]\ntargets = [{ provider = "nowhere", model = "m" }]\n'
+    )
+    with pytest.raises(ConfigurationError, match=r"routes\.toml, route 'r', target 0"):
+        async with open_services(settings):
+            pass
