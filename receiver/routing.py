@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from receiver import clock
 from receiver.budgets import Budgets
@@ -81,6 +83,17 @@ def plan_for(route: Route, params: Mapping[str, Any]) -> Plan:
             f"no target of route {route.name!r} can take this job: {reasons}", field="params"
         )
     return plan
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """The attempt :meth:`Router.advance` is about to send, or not: ``refusal`` is
+    (error code, message) when it is not to be sent."""
+
+    provider: str
+    model: str
+    entry: Mapping[str, Any]
+    refusal: tuple[str, str] | None
 
 
 class Router:
@@ -208,15 +221,16 @@ class Router:
     async def advance(self, task_id: str) -> None:
         """Send the task's current attempt, and the next while attempts fail at once."""
         for _ in range(64):  # bounded: each pass ends an attempt or returns
-            taken = await self._take(task_id)
-            if taken is None:
+            turn = await self._take(task_id)
+            if turn is None:
                 return
-            provider, model, entry, refusal = taken
-            if refusal is not None:
-                code, message = refusal
-                await self._submitter.fail(task_id, provider, code, message, retry_elsewhere=True)
+            if turn.refusal is not None:
+                code, message = turn.refusal
+                await self._submitter.fail(
+                    task_id, turn.provider, code, message, retry_elsewhere=True
+                )
             else:
-                await self._send(task_id, provider, model, entry)
+                await self._send(task_id, turn.provider, turn.model, turn.entry)
             task = await self._submitter.reload(task_id)
             if task.status != Status.SUBMITTING.value or task.reroute_at is None:
                 return
@@ -238,12 +252,9 @@ class Router:
             return
         await self._submitter.create_at(adapter, task_id, request, routed=True)
 
-    async def _take(
-        self, task_id: str
-    ) -> tuple[str, str, Mapping[str, Any], tuple[str, str] | None] | None:
+    async def _take(self, task_id: str) -> Turn | None:
         """Lease the task and record its current attempt; None when it is not waiting
-        for one (or another process has it). Returns the target, its plan entry, and
-        the refusal (code, message) when the attempt is not to be sent."""
+        for one (or another process has it)."""
         now = clock.utcnow()
         async with self._sessions() as session, session.begin():
             task = await session.get(Task, task_id, with_for_update=True)
@@ -283,10 +294,10 @@ class Router:
             task.create_attempts += 1
             task.updated_at = now
             session.add(task)
-        return provider, model, entry, refusal
+        return Turn(provider, model, entry, refusal)
 
     async def _refusal(
-        self, session: Any, entry: Mapping[str, Any], now: datetime
+        self, session: AsyncSession, entry: Mapping[str, Any], now: datetime
     ) -> tuple[str, str] | None:
         """Why the attempt is not to be sent, if it is not: the target cannot take the
         params, its circuit is open, or its budget would be passed."""
