@@ -29,6 +29,7 @@ from receiver.client._core import (
     retry_after,
     unreachable,
 )
+from receiver.client._results import GroupBy, Route, Usage
 from receiver.client._sync import OnUpdate, _gave_up, _transport_failure
 
 T = TypeVar("T")
@@ -85,19 +86,23 @@ class AsyncGenhook:
 
     async def submit(
         self,
-        provider: str,
+        provider: str | None = None,
         *,
-        model: str,
+        model: str | None = None,
         prompt: str,
+        route: str | None = None,
         params: Mapping[str, Any] | None = None,
         webhook: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> resources.SubmittedTask:
-        """Submit a job. Always sent with an ``Idempotency-Key`` (one is made when none
-        is given), so a retried submit never creates, or pays for, a second task.
-        ``webhook={"url": ..., "events": [...]}`` sends this task's events there."""
+        """Submit a job to ``provider``'s ``model``, or to a ``route`` (which tries its
+        targets in order, failing over from one provider to the next): one or the
+        other, else ``TypeError``. Always sent with an ``Idempotency-Key`` (one is made
+        when none is given), so a retried submit never creates, or pays for, a second
+        task. ``webhook={"url": ..., "events": [...]}`` sends this task's events there."""
+        where = calls.target(provider, model, route)
         key = idempotency_key or new_idempotency_key()
-        return await self._call(calls.submit(provider, model, prompt, params, webhook, key))
+        return await self._call(calls.submit(where, prompt, params, webhook, key))
 
     async def track(
         self, provider: str, provider_task_id: str, *, model: str | None = None
@@ -120,6 +125,21 @@ class AsyncGenhook:
     async def settle(self, task_id: str, outcome: Literal["failed", "resubmit"]) -> resources.Task:
         """Settle an unconfirmed submission by hand."""
         return await self._call(calls.settle(task_id, outcome))
+
+    async def routes(self) -> list[Route]:
+        """The routes jobs can be submitted to, each with its targets in order."""
+        return (await self._call(calls.routes())).routes
+
+    async def usage(
+        self,
+        *,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        group_by: GroupBy | str = GroupBy.PROVIDER,
+    ) -> Usage:
+        """What provider attempts cost, added up by ``provider``, ``model`` or ``day``
+        (UTC), between ``since`` and ``until``; a row per unit, which never add up."""
+        return await self._call(calls.usage(since, until, group_by))
 
     async def workers(self) -> list[resources.Worker]:
         """The live processes running background jobs, with what each holds."""

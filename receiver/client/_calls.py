@@ -10,22 +10,36 @@ from typing import Any
 
 from receiver import resources
 from receiver.client._core import Call, nothing, parse_with, query
+from receiver.client._results import GroupBy, RouteList, Usage
+
+
+def target(provider: str | None, model: str | None, route: str | None) -> dict[str, str]:
+    """Where a job goes: ``{"route"}`` or ``{"provider", "model"}``, exactly one.
+
+    A wrong combination is a programming error in the caller (``TypeError``, as for a
+    missing argument), found before anything is sent."""
+    if route is not None:
+        if provider is not None or model is not None:
+            raise TypeError(
+                "submit() takes route= or provider and model=, not both: "
+                "the route decides the provider and the model"
+            )
+        return {"route": route}
+    if provider is None:
+        raise TypeError("submit() needs a provider (with model=) or route=")
+    if model is None:
+        raise TypeError(f"submit() to provider {provider!r} needs model=")
+    return {"provider": provider, "model": model}
 
 
 def submit(
-    provider: str,
-    model: str,
+    where: Mapping[str, str],
     prompt: str,
     params: Mapping[str, Any] | None,
     webhook: Mapping[str, Any] | None,
     idempotency_key: str,
 ) -> Call[resources.SubmittedTask]:
-    body: dict[str, Any] = {
-        "provider": provider,
-        "model": model,
-        "prompt": prompt,
-        "params": dict(params or {}),
-    }
+    body: dict[str, Any] = {**where, "prompt": prompt, "params": dict(params or {})}
     if webhook is not None:
         body["webhook"] = dict(webhook)
     return Call(
@@ -53,6 +67,22 @@ def callback_url(provider: str) -> Call[resources.CallbackUrl]:
 
 def get(task_id: str) -> Call[resources.TaskDetail]:
     return Call("GET", f"/api/tasks/{task_id}", parse_with(resources.TaskDetail), repeatable=True)
+
+
+def routes() -> Call[RouteList]:
+    return Call("GET", "/api/routes", parse_with(RouteList), repeatable=True)
+
+
+def usage(
+    since: str | datetime | None, until: str | datetime | None, group_by: GroupBy | str
+) -> Call[Usage]:
+    try:
+        grouping = GroupBy(group_by)
+    except ValueError:
+        choices = ", ".join(g.value for g in GroupBy)
+        raise ValueError(f"group_by must be one of {choices}, not {group_by!r}") from None
+    params = query(since=since, until=until, group_by=grouping.value)
+    return Call("GET", "/api/usage", parse_with(Usage), params=params, repeatable=True)
 
 
 def workers() -> Call[resources.WorkerList]:
