@@ -1,6 +1,6 @@
 """``genhook``: the command line, assembled from one module per group of commands.
 
-Every command that reads or changes tasks, subscribers or deliveries talks to a
+Every command that reads or changes tasks, routes, subscribers or deliveries talks to a
 genhook server over HTTP (:mod:`receiver.client`, ``GENHOOK_URL`` and
 ``GENHOOK_API_TOKEN``), so it works from any shell and any machine. Only
 ``serve``, ``worker``, ``db``, ``simulate`` and ``demo`` run locally. The command
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from receiver.cli import demo, serve, simulate, tasks, watch, workers
+from receiver.cli import demo, routes, serve, simulate, tasks, watch, workers
 from receiver.cli.delivery import deliveries_app, subscribers_app
 
 app = typer.Typer(
@@ -32,6 +32,8 @@ app.command("callback-url")(tasks.callback_url)
 app.command()(tasks.status)
 app.add_typer(tasks.tasks_app, name="tasks")
 app.command()(tasks.providers)
+app.command()(routes.routes)
+app.command()(routes.usage)
 app.command()(watch.watch)
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(deliveries_app, name="deliveries")

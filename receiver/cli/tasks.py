@@ -42,9 +42,15 @@ def callback_url(
 
 
 def submit(
-    provider: Annotated[str, typer.Argument(help="apimodels, apimall or apimart")],
-    model: Annotated[str, typer.Option(help="provider model name")],
     prompt: Annotated[str, typer.Option(help="what to generate")],
+    provider: Annotated[
+        str | None, typer.Argument(help="apimodels, apimall or apimart (or give --route)")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="provider model name (with PROVIDER)")] = None,
+    route: Annotated[
+        str | None,
+        typer.Option(help="a route instead of PROVIDER and --model: its targets in order"),
+    ] = None,
     param: Annotated[
         list[str] | None,
         typer.Option(help="extra request field KEY=VALUE; VALUE is read as JSON if it parses"),
@@ -57,6 +63,9 @@ def submit(
 ) -> None:
     """Submit a generation job through genhook; prints the task as JSON.
 
+    To PROVIDER --model M, or to --route NAME: a route tries its targets in order,
+    failing over from one provider to the next (`genhook routes` lists them).
+
     Exit code 1 when the job was refused, or its create could not be confirmed (the
     message says how to settle it). With --wait: 0 completed, 1 failed or expired,
     3 still running at --timeout.
@@ -64,6 +73,7 @@ def submit(
     from receiver.errors import ClientTimeoutError
 
     try:
+        check_target(provider, model, route)
         params = parse_params(param or [])
     except ValueError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
@@ -71,6 +81,7 @@ def submit(
         task: resources.Task = genhook.submit(
             provider,
             model=model,
+            route=route,
             prompt=prompt,
             params=params,
             webhook={"url": webhook} if webhook else None,
@@ -89,6 +100,19 @@ def submit(
         from receiver.cli.watch import exit_code
 
         raise typer.Exit(exit_code(task))
+
+
+def check_target(provider: str | None, model: str | None, route: str | None) -> None:
+    """Exactly one of PROVIDER (with --model) and --route, or a ``ValueError`` saying so."""
+    if route is not None and (provider is not None or model is not None):
+        raise ValueError(
+            "give PROVIDER --model M or --route NAME, not both: the route decides "
+            "the provider and the model"
+        )
+    if route is None and provider is None:
+        raise ValueError("give PROVIDER --model M, or --route NAME (see `genhook routes`)")
+    if route is None and model is None:
+        raise ValueError(f"--model is required with PROVIDER ({provider})")
 
 
 def not_submitted(task: resources.Task) -> bool:
@@ -138,10 +162,26 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
-def status(task_id: Annotated[str, typer.Argument(help="genhook task id (tsk_...)")]) -> None:
-    """Print one task as JSON, with its history (callbacks, polls, events, deliveries)."""
+def status(
+    task_id: Annotated[str, typer.Argument(help="genhook task id (tsk_...)")],
+    attempts: Annotated[
+        bool, typer.Option("--attempts", help="only its provider attempts, as a table")
+    ] = False,
+) -> None:
+    """Print one task as JSON, with its history (attempts, callbacks, polls, events).
+
+    With --attempts, only a table of its provider tries and how each ended."""
     with talking() as genhook:
-        print_json(genhook.get(task_id))
+        task = genhook.get(task_id)
+    if not attempts:
+        print_json(task)
+        return
+    from receiver.cli.routes import ATTEMPT_COLUMNS, attempt_rows
+
+    tried = getattr(task, "attempts", None) or []
+    print_table(ATTEMPT_COLUMNS, attempt_rows(tried), ids=("provider task id",))
+    if not tried:
+        err.print(f"task {task_id} has no provider attempts (yet)")
 
 
 @tasks_app.callback()
