@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from receiver.assets.schedule import AssetStatus
 from receiver.lifecycle import Status
@@ -334,3 +334,102 @@ def facts(task: Task) -> list[tuple[str, Any]]:
         ("Credits", credits or "—"),
         ("Provider URLs expire (UTC)", task.result_expires_at),
     ]
+
+
+class AttemptRecord(Protocol):
+    """One provider try of a task, as the attempts card reads it (an attempt row, or
+    an item of the API's ``attempts``)."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def provider_task_id(self) -> str | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def late_outcome(self) -> str | None: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
+    def cost(self) -> float | None: ...
+    @property
+    def cost_unit(self) -> str | None: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+
+
+ATTEMPT_TONES = {"completed": "ok", "running": "busy"}  # every other end is a failover's cause
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLine:
+    """One row of the task page's attempts card."""
+
+    number: int
+    target: str  # provider/model
+    provider_task_id: str | None
+    outcome: str
+    tone: str
+    late_outcome: str | None
+    error: str | None
+    cost: str  # "4 credits", "0.039 USD", an em dash while unknown
+    started_at: datetime
+    ended_at: datetime | None
+    duration: str
+    current: bool  # the attempt that decides the task
+
+
+def cost_text(cost: float | None, unit: str | None) -> str:
+    """``16 credits``, ``0.039 USD``: no float noise; an em dash for None."""
+    if cost is None:
+        return "—"
+    text = f"{cost:.6f}".rstrip("0").rstrip(".")
+    text = "0" if text in ("", "-0") else text
+    return f"{text} {unit}" if unit else text
+
+
+def attempts(records: Sequence[AttemptRecord], current: int | None) -> list[AttemptLine]:
+    """Every provider try of a task, first first; ``current`` (the task's attempt
+    number) marks the one whose outcome is the task's. What a provider reported after
+    its attempt had ended (``late_outcome``) is shown on that attempt: it never
+    changes the task."""
+    lines = []
+    for record in sorted(records, key=lambda r: r.number):
+        outcome = str(record.outcome)
+        error = None
+        if record.error_code or record.error_message:
+            error = (
+                f"{record.error_code or 'error'}: {record.error_message}"
+                if record.error_message
+                else str(record.error_code)
+            )
+        seconds = (
+            max((record.ended_at - record.started_at).total_seconds(), 0.0)
+            if record.ended_at is not None
+            else None
+        )
+        lines.append(
+            AttemptLine(
+                number=record.number,
+                target=f"{record.provider}/{record.model}" if record.model else record.provider,
+                provider_task_id=record.provider_task_id,
+                outcome=outcome,
+                tone=ATTEMPT_TONES.get(outcome, "bad"),
+                late_outcome=str(record.late_outcome) if record.late_outcome else None,
+                error=error,
+                cost=cost_text(record.cost, record.cost_unit),
+                started_at=record.started_at,
+                ended_at=record.ended_at,
+                duration=duration_text(seconds),
+                current=record.number == current,
+            )
+        )
+    return lines
