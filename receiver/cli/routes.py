@@ -15,13 +15,13 @@ import typer
 from receiver.cli.runner import EXIT_USAGE, fail, print_json, print_table, talking
 
 if TYPE_CHECKING:
-    from receiver.client._results import Route, Usage
+    from receiver.resources import RouteView, Usage
 
 THEN = " → "  # between a route's targets, in the order they are tried
 NONE = "—"
 
 
-class GroupBy(StrEnum):  # receiver.client._results.GroupBy, without importing the client
+class GroupBy(StrEnum):  # receiver.params.UsageGrouping, not imported for --help
     PROVIDER = "provider"
     MODEL = "model"
     DAY = "day"
@@ -78,7 +78,7 @@ def moment(value: str | None, option: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def route_rows(found: Iterable[Route]) -> list[list[str]]:
+def route_rows(found: Iterable[RouteView]) -> list[list[str]]:
     """One line per route: its name, its targets as provider/model in the order a job
     tries them, its description."""
     return [
@@ -114,20 +114,32 @@ def usage_table(found: Usage) -> tuple[list[str], list[list[str]]]:
 
 
 class AttemptLike(Protocol):
-    """What an attempts table shows of one attempt (the API's ``attempts`` items)."""
+    """What an attempts table shows of one attempt (``resources.Attempt``)."""
 
-    number: int
-    provider: str
-    model: str | None
-    provider_task_id: str | None
-    outcome: str
-    late_outcome: str | None
-    error_code: str | None
-    error_message: str | None
-    cost: float | None
-    cost_unit: str | None
-    started_at: datetime
-    ended_at: datetime | None
+    @property
+    def number(self) -> int: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def provider_task_id(self) -> str | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def late_outcome(self) -> str | None: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
+    def cost(self) -> float | None: ...
+    @property
+    def cost_unit(self) -> str | None: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
 
 
 ATTEMPT_COLUMNS = [

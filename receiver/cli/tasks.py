@@ -178,9 +178,8 @@ def status(
         return
     from receiver.cli.routes import ATTEMPT_COLUMNS, attempt_rows
 
-    tried = getattr(task, "attempts", None) or []
-    print_table(ATTEMPT_COLUMNS, attempt_rows(tried), ids=("provider task id",))
-    if not tried:
+    print_table(ATTEMPT_COLUMNS, attempt_rows(task.attempts), ids=("provider task id",))
+    if not task.attempts:
         err.print(f"task {task_id} has no provider attempts (yet)")
 
 

@@ -29,8 +29,8 @@ from receiver.client._core import (
     retry_after,
     unreachable,
 )
-from receiver.client._results import GroupBy, Route, Usage
 from receiver.client._sync import OnUpdate, _gave_up, _transport_failure
+from receiver.params import UsageGrouping
 
 T = TypeVar("T")
 
@@ -126,7 +126,7 @@ class AsyncGenhook:
         """Settle an unconfirmed submission by hand."""
         return await self._call(calls.settle(task_id, outcome))
 
-    async def routes(self) -> list[Route]:
+    async def routes(self) -> list[resources.RouteView]:
         """The routes jobs can be submitted to, each with its targets in order."""
         return (await self._call(calls.routes())).routes
 
@@ -135,8 +135,8 @@ class AsyncGenhook:
         *,
         since: str | datetime | None = None,
         until: str | datetime | None = None,
-        group_by: GroupBy | str = GroupBy.PROVIDER,
-    ) -> Usage:
+        group_by: UsageGrouping | str = UsageGrouping.PROVIDER,
+    ) -> resources.Usage:
         """What provider attempts cost, added up by ``provider``, ``model`` or ``day``
         (UTC), between ``since`` and ``until``; a row per unit, which never add up."""
         return await self._call(calls.usage(since, until, group_by))

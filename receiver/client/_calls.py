@@ -10,7 +10,7 @@ from typing import Any
 
 from receiver import resources
 from receiver.client._core import Call, nothing, parse_with, query
-from receiver.client._results import GroupBy, RouteList, Usage
+from receiver.params import UsageGrouping
 
 
 def target(provider: str | None, model: str | None, route: str | None) -> dict[str, str]:
@@ -69,20 +69,20 @@ def get(task_id: str) -> Call[resources.TaskDetail]:
     return Call("GET", f"/api/tasks/{task_id}", parse_with(resources.TaskDetail), repeatable=True)
 
 
-def routes() -> Call[RouteList]:
-    return Call("GET", "/api/routes", parse_with(RouteList), repeatable=True)
+def routes() -> Call[resources.RouteList]:
+    return Call("GET", "/api/routes", parse_with(resources.RouteList), repeatable=True)
 
 
 def usage(
-    since: str | datetime | None, until: str | datetime | None, group_by: GroupBy | str
-) -> Call[Usage]:
+    since: str | datetime | None, until: str | datetime | None, group_by: UsageGrouping | str
+) -> Call[resources.Usage]:
     try:
-        grouping = GroupBy(group_by)
+        grouping = UsageGrouping(group_by)
     except ValueError:
-        choices = ", ".join(g.value for g in GroupBy)
+        choices = ", ".join(g.value for g in UsageGrouping)
         raise ValueError(f"group_by must be one of {choices}, not {group_by!r}") from None
     params = query(since=since, until=until, group_by=grouping.value)
-    return Call("GET", "/api/usage", parse_with(Usage), params=params, repeatable=True)
+    return Call("GET", "/api/usage", parse_with(resources.Usage), params=params, repeatable=True)
 
 
 def workers() -> Call[resources.WorkerList]:

@@ -27,7 +27,7 @@ from receiver.client._core import (
     retry_after,
     unreachable,
 )
-from receiver.client._results import GroupBy, Route, Usage
+from receiver.params import UsageGrouping
 
 T = TypeVar("T")
 OnUpdate = Callable[[resources.Task, str | None], None]
@@ -124,7 +124,7 @@ class Genhook:
         """Settle an unconfirmed submission by hand."""
         return self._call(calls.settle(task_id, outcome))
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[resources.RouteView]:
         """The routes jobs can be submitted to, each with its targets in order."""
         return (self._call(calls.routes())).routes
 
@@ -133,8 +133,8 @@ class Genhook:
         *,
         since: str | datetime | None = None,
         until: str | datetime | None = None,
-        group_by: GroupBy | str = GroupBy.PROVIDER,
-    ) -> Usage:
+        group_by: UsageGrouping | str = UsageGrouping.PROVIDER,
+    ) -> resources.Usage:
         """What provider attempts cost, added up by ``provider``, ``model`` or ``day``
         (UTC), between ``since`` and ``until``; a row per unit, which never add up."""
         return self._call(calls.usage(since, until, group_by))

@@ -20,7 +20,7 @@ from receiver.cli.main import app
 from receiver.cli.runner import EXIT_REFUSED, EXIT_USAGE
 from receiver.cli.tasks import check_target
 from receiver.client import Genhook
-from receiver.client._results import Route, RouteTarget, Usage, UsageRow
+from receiver.resources import RouteTarget, RouteView, Usage, UsageRow
 from tests.unit.test_client_routes import ROUTES, USAGE
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -170,13 +170,15 @@ def test_check_target_says_what_to_give() -> None:
 
 
 def test_route_rows_and_amounts() -> None:
-    route = Route(
+    route = RouteView(
         name="solo",
-        description=None,
+        description="",
         targets=[RouteTarget(provider="apimart", model="gpt-image-2", fields={})],
     )
     assert routes_cli.route_rows([route]) == [["solo", "apimart/gpt-image-2", ""]]
-    assert routes_cli.route_rows([Route(name="empty", targets=[])]) == [["empty", "—", ""]]
+    assert routes_cli.route_rows([RouteView(name="empty", description="", targets=[])]) == [
+        ["empty", "—", ""]
+    ]
     assert [routes_cli.amount(v) for v in (16.0, 0.117, 0.1 + 0.2, 1234567.5, 0.0, None)] == [
         "16",
         "0.117",

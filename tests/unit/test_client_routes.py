@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from receiver.client import ApiError, ApiRequestError, AsyncGenhook, Genhook
-from receiver.client._results import GroupBy
+from receiver.params import UsageGrouping
 
 ROUTES = {
     "routes": [
@@ -174,7 +174,7 @@ def test_routes_reads_each_route_with_its_targets_in_order() -> None:
 CALLS: list[tuple[dict[str, Any], dict[str, str]]] = [
     ({}, {"group_by": "provider"}),
     ({"group_by": "model"}, {"group_by": "model"}),
-    ({"group_by": GroupBy.DAY}, {"group_by": "day"}),
+    ({"group_by": UsageGrouping.DAY}, {"group_by": "day"}),
     (
         {"since": datetime(2026, 12, 1, tzinfo=UTC), "until": "2026-12-02T00:00:00+00:00"},
         {
@@ -199,7 +199,7 @@ async def test_usage_sends_only_the_parameters_given(
         assert request.url.path == "/api/usage"
         assert dict(request.url.params) == query
     assert usage == ausage
-    assert usage.group_by is GroupBy.PROVIDER and usage.until is None
+    assert usage.group_by == "provider" and usage.until is None
     assert [(r.key, r.unit, r.cost) for r in usage.rows] == [
         ("apimall", "credits", 16.0),
         ("apimart", "USD", 0.039),
