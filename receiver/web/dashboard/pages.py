@@ -31,6 +31,7 @@ from receiver.web.dashboard.session import COOKIE, MAX_AGE_SECONDS, safe_next, s
 from receiver.web.http import read_body, services
 from receiver.web.operation import HTML, operation
 from storage.engine import READ_ONLY
+from storage.ledger import attempts_for
 from storage.models import OutboxEvent, Task
 from storage.queries import (
     assets_for,
@@ -134,11 +135,14 @@ async def task_page(request: Request) -> Response:
         events = await events_for(session, task_id)
         deliveries = await deliveries_for(session, task_id)
         assets = await assets_for(session, task_id)
+        attempts = await attempts_for(session, task_id)
     return render_page(
         request,
         "task.html",
         {
             "task": task,
+            "route": task.route,
+            "attempts": present.attempts(attempts, task.attempt),
             "tone": present.status_tone(task.status),
             "prompt": present.prompt_of(task),
             "facts": present.facts(task),
