@@ -13,18 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from receiver import resources
 from receiver.cli.main import app
 from receiver.cli.runner import EXIT_USAGE
 from tests.conftest import make_settings
 from tests.support.process import client_env
 from tests.support.simulated import Simulated, simulated_genhook
-
-# Written to the routes API's contract ahead of it: they run once the server has it.
-pytestmark = pytest.mark.skipif(
-    "attempts" not in resources.Task.model_fields,
-    reason="the routes and attempts API is not on this branch yet",
-)
 
 
 @pytest.fixture
