@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from receiver.client import ApiRequestError, AsyncGenhook, Genhook
+from receiver.client import ApiError, ApiRequestError, AsyncGenhook, Genhook
 from receiver.lifecycle import Status
 from receiver.settings import Settings
 from receiver.simulator.config import SimulatorConfig
@@ -34,6 +34,14 @@ FAST = {
 @pytest.fixture
 async def world(settings: Settings) -> AsyncIterator[Simulated]:
     async with simulated_genhook(settings.updated(**FAST)) as simulated:
+        yield simulated
+
+
+@pytest.fixture
+async def budgeted(settings: Settings) -> AsyncIterator[Simulated]:
+    """API Mall may cost 10 credits a day, and a nano-banana image is priced at 8."""
+    wired = settings.updated(**FAST, apimall_daily_budget=10.0, apimall_prices={"nano-banana": 8.0})
+    async with simulated_genhook(wired) as simulated:
         yield simulated
 
 
@@ -125,6 +133,34 @@ async def test_the_task_page_shows_the_route_and_each_attempt(broke: Simulated) 
     assert '<tr data-attempt="2" data-current="true">' in html
     assert "apimall/nano-banana" in html and "apimodels/gemini-2.5-flash-image" in html
     assert "insufficient_credits" in html
+
+
+async def test_a_spent_budget_refuses_a_direct_submit_and_moves_a_routed_one_on(
+    budgeted: Simulated,
+) -> None:
+    async with async_client(budgeted) as genhook:
+        first = await genhook.submit("apimall", model="nano-banana", prompt="a fox")
+        await genhook.wait(first.id, timeout=30)
+        with pytest.raises(ApiError) as refused:
+            await genhook.submit("apimall", model="nano-banana", prompt="a fox")
+        routed = await genhook.submit(route="nano-banana", prompt="a fox")
+        done = await genhook.wait(routed.id, timeout=30)
+        detail = await genhook.get(routed.id)
+    assert (refused.value.status, refused.value.code) == (429, "budget_exceeded")
+    assert "apimall" in str(refused.value)
+    raw = await budgeted.genhook.client.post(
+        "/api/tasks", json={"provider": "apimall", "model": "nano-banana", "prompt": "a fox"}
+    )
+    assert raw.status_code == 429 and 0 < int(raw.headers["Retry-After"]) <= 86400
+    assert done.status is Status.COMPLETED
+    skipped, second = detail.attempts
+    assert (skipped.provider, skipped.outcome, skipped.error_code) == (
+        "apimall",
+        "refused",
+        "budget_exceeded",
+    )
+    assert skipped.provider_task_id is None  # never sent
+    assert second.provider == "apimodels" and second.outcome == "completed"
 
 
 async def test_route_and_provider_are_exclusive_and_an_unknown_route_is_refused(
