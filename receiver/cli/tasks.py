@@ -214,7 +214,7 @@ def tasks(
     if as_json:
         print_json_lines(found)
         return
-    columns = ["id", "provider", "model", "status", "via", "created"]
+    columns = ["id", "provider", "model", "route", "status", "via", "created"]
     columns.append("why" if stuck else "images")
     print_table(
         columns,
@@ -223,6 +223,7 @@ def tasks(
                 task.id,
                 task.provider,
                 task.model or "",
+                task.route or "",
                 task.status,
                 task.last_source or "",
                 clock.iso(task.created_at) or "",

@@ -74,6 +74,11 @@ async def test_submit_to_a_route_then_its_attempts_and_usage(runner: CliRunner) 
     assert header.split()[:2] == ["#", "target"]
     assert len(rows) == 1 and rows[0].split()[:2] == ["1", "apimall/nano-banana"]
     assert "completed" in rows[0]
+    code, out, err = await invoke(runner, "tasks")
+    assert code == 0, err
+    header, line = out.splitlines()
+    assert header.split()[:5] == ["id", "provider", "model", "route", "status"]
+    assert line.split()[:5] == [task["id"], "apimall", "nano-banana", "nano-banana", "completed"]
     code, out, err = await invoke(runner, "usage", "--json")
     assert code == 0, err
     assert [r["key"] for r in json.loads(out)["rows"]] == ["apimall"]
