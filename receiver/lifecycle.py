@@ -327,6 +327,8 @@ def apply(task: TaskState, snapshot: TaskSnapshot, *, provider: str | None = Non
     event = EVENT_FOR_STATUS[new_status]
     if task.status is Status.SUBMITTING and task.attempt > 1 and not new_status.is_terminal:
         event = EventType.REROUTED  # the next target took the job
+        if not reported["error_code"]:  # the failed try's error stays on its attempt only
+            changes["error_code"] = changes["error_message"] = None
     return Transition(Outcome.APPLIED, changes=changes, event=event)
 
 

@@ -67,6 +67,8 @@ async def test_a_gateway_answering_only_5xx_is_left_for_the_next(settings: Setti
         assert shown["id"] == task["id"]
         assert outcomes(shown) == [("apimall", "failed"), ("apimodels", "completed")]
         assert shown["attempt"]["number"] == 2
+        assert shown["error"] is None  # attempt 1's error stays on attempt 1
+        assert shown["attempts"][0]["error_code"]
         events = await event_types(world.genhook.services, task["id"])
         assert events == ["task.attempt_failed", "task.rerouted", "task.completed"]
         assert all(status >= 500 for status in world.sim.stats.statuses["apimall.create"])

@@ -93,9 +93,13 @@ def test_a_request_fault_fails_the_task_at_once() -> None:
 
 
 def test_the_next_targets_acceptance_is_rerouted_not_submitted() -> None:
-    waiting = routed(2, Status.SUBMITTING).evolve({"provider_task_id": None})
+    waiting = routed(2, Status.SUBMITTING).evolve(
+        {"provider_task_id": None, "error_code": "insufficient_credits"}
+    )
     accepted = TaskSnapshot("pending", Source.SUBMIT, "p-2", observed_at=NOW)
-    assert apply(waiting, accepted, provider="apimodels").event is EventType.REROUTED
+    transition = apply(waiting, accepted, provider="apimodels")
+    assert transition.event is EventType.REROUTED
+    assert transition.changes["error_code"] is None  # attempt 1's, kept on attempt 1
     first = routed(1, Status.SUBMITTING).evolve({"provider_task_id": None})
     assert apply(first, accepted, provider="apimall").event is EventType.SUBMITTED
 
