@@ -22,6 +22,7 @@ connection (DNS rebinding) gains nothing: nothing is looked up twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
@@ -183,14 +184,23 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _system_ssl_context() -> ssl.SSLContext:
+    """The system's default TLS context, built once per process: loading the CA store
+    takes tens of milliseconds, and every outbound client verifies the same way."""
+    return ssl.create_default_context()
+
+
 class PinnedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport, with its connection pool built on :class:`PinnedBackend`
     (httpx does not take a network backend, so the pool is replaced)."""
 
     def __init__(self, backend: PinnedBackend, *, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False)
+        context = _system_ssl_context()
+        # given to httpx too: it would otherwise load a CA bundle for a pool it discards
+        super().__init__(verify=context, limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl.create_default_context(),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

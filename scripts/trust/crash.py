@@ -120,7 +120,8 @@ async def run(database_url: str, workdir: Path, scale: CrashScale = FULL) -> Cra
             free_port(),
             GENHOOK_DELIVERY_ALLOW_PRIVATE_TARGETS="true",
             GENHOOK_DELIVERY_SCHEDULE="[0.5, 1, 2, 4, 8, 8, 8]",
-            # a killed dispatcher's leases run out after this plus a 30 s margin
+            # the default 20 s dispatch lease on purpose: a killed dispatcher's
+            # deliveries stay pending past a slow restart, which counts them
             GENHOOK_DELIVERY_TIMEOUT_SECONDS="2",
         )
         if database_url.startswith("postgresql"):

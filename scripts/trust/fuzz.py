@@ -55,10 +55,13 @@ class FuzzScale:
     callback_requests: int = 90_000
     admin_examples_per_operation: int = 500
     tasks: int = 3000  # a first callback for each goes through every typed column
+    warm_up_requests: int = 500  # before the RSS "before" figure
 
 
 FULL = FuzzScale()
-SMALL = FuzzScale(callback_requests=1_000, admin_examples_per_operation=4, tasks=100)
+SMALL = FuzzScale(
+    callback_requests=1_000, admin_examples_per_operation=4, tasks=100, warm_up_requests=100
+)
 
 
 @dataclass
@@ -195,7 +198,9 @@ async def run(database_url: str, workdir: Path, scale: FuzzScale = FULL) -> Fuzz
             warm_up = await _callback_paths(server, 20)
             paths = await _callback_paths(server, scale.tasks)
             started = time.monotonic()
-            await asyncio.to_thread(_fuzz_callbacks, server, warm_up, 500, result)
+            await asyncio.to_thread(
+                _fuzz_callbacks, server, warm_up, scale.warm_up_requests, result
+            )
             result.rss_before_kib = server.rss_kib()
             result.callback_requests = result.admin_requests = 0
             result.statuses.clear()

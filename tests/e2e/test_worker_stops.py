@@ -167,7 +167,7 @@ async def test_kill_9_is_taken_over_when_the_lease_runs_out_and_the_attempt_is_r
     tmp_path: Path, pg: str
 ) -> None:
     # TAKEOVER_LEASE_SECONDS=20 measures the default lease (the README's figure)
-    lease = float(os.environ.get("TAKEOVER_LEASE_SECONDS", "6"))
+    lease = float(os.environ.get("TAKEOVER_LEASE_SECONDS", "4"))
     port = free_port()
     env = fleet_env(tmp_path, pg, port, GENHOOK_DISPATCH_LEASE_SECONDS=str(lease))
     hold = {"seconds": lease + 4}  # longer than the lease; over before the test ends
@@ -232,7 +232,7 @@ async def test_kill_9_mid_poll_is_taken_over_when_the_poll_lease_runs_out(
     worker polls the task once the poll lease (renewed while the call lasted) runs out."""
     from scripts.trust.processes import SIM_KEY, simulator
 
-    lease = float(os.environ.get("TAKEOVER_LEASE_SECONDS", "6"))
+    lease = float(os.environ.get("TAKEOVER_LEASE_SECONDS", "4"))
     port = free_port()
     procs: list[Proc] = []
     with simulator(tmp_path / "simulator.log") as sim:

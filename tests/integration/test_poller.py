@@ -227,7 +227,8 @@ async def test_a_task_that_never_finishes_expires_with_one_event(
 ) -> None:
     [task_id] = await submit_many(world, "apimart", 1, prompt="stuck [sim:never]")
     deadline = world.genhook.services.settings.task_deadline_seconds
-    await run_until(world, fake_clock, deadline + 10, step=5)
+    # 30 s steps (the pass count is not the point: 60 passes, not 360, to its deadline)
+    await run_until(world, fake_clock, deadline + 30, step=30)
     [task] = await load(world, [task_id])
     assert task.status == "expired"
     assert task.error_code == "deadline_exceeded"

@@ -210,7 +210,9 @@ async def test_reconcile_leaves_live_submissions_alone(world: Simulated) -> None
 async def test_track_adopts_a_task_created_elsewhere(world: Simulated) -> None:
     created = await world.genhook.services.http.post(
         f"{world.sim_url}/v1/images/generations",
-        json={"model": "gpt-image-2", "prompt": "made elsewhere"},
+        # never done: the simulator's tasks take 0.2 s here, and a slower track call
+        # would find it completed (a flake on a loaded machine, not a different answer)
+        json={"model": "gpt-image-2", "prompt": "made elsewhere [sim:never]"},
         headers={"Authorization": f"Bearer {SIM_KEY}"},
     )
     provider_task_id = created.json()["data"][0]["task_id"]

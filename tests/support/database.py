@@ -1,4 +1,5 @@
-"""Test databases: a SQLite file per test, one PostgreSQL database per session.
+"""Test databases: a SQLite file per test (a copy of one migrated per session), one
+PostgreSQL database per session.
 
 PostgreSQL runs when ``GENHOOK_TEST_POSTGRES_URL`` is set (``.ci/run`` always sets
 it). If it is set and the server cannot be reached the tests error out: a run that
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -57,6 +59,21 @@ def create_postgres_database(admin_url: str) -> str:
     test_url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     asyncio.run(main())
     return test_url
+
+
+def migrated_sqlite(path: Path) -> Path:
+    """Create the SQLite file ``path`` and migrate it to head; return it."""
+
+    async def main() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+    assert not path.with_name(f"{path.name}-wal").exists()  # all of it is in the file
+    return path
 
 
 def drop_postgres_database(admin_url: str, test_url: str) -> None:

@@ -28,7 +28,7 @@ from storage.models import (
     Subscriber,
     Task,
 )
-from tests.support.servers import bind_loopback, serve, url_of
+from tests.support.servers import bind_loopback, client_tls, serve, url_of
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Harness:
 
     def anonymous(self) -> httpx.AsyncClient:
         """A client of this server without the token."""
-        return httpx.AsyncClient(base_url=self.base_url)
+        return httpx.AsyncClient(base_url=self.base_url, verify=client_tls())
 
     async def counts(self) -> dict[str, int]:
         """Rows per table: how tests prove that something was, or was not, written."""
@@ -86,5 +86,7 @@ async def running_genhook(
         token = services.settings.api_token
         assert token is not None
         headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
-        async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
+        async with httpx.AsyncClient(
+            base_url=base_url, headers=headers, verify=client_tls()
+        ) as client:
             yield Harness(base_url, services, client, app)

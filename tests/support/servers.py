@@ -8,12 +8,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, with its main loop woken as soon as it is told to stop
+    (uvicorn's own looks every 0.1 s: 0.05 s more per server, hundreds of times)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.stopping = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+    def stop(self) -> None:
+        self.should_exit = True
+        self.stopping.set()
+
+
+@functools.cache
+def client_tls() -> ssl.SSLContext:
+    """One TLS context for the tests' own clients: httpx otherwise loads its CA bundle
+    (tens of milliseconds) for every client, even one that only speaks plain HTTP."""
+    return httpx.create_ssl_context()
 
 
 def bind_loopback(host: str = "127.0.0.1") -> socket.socket:
@@ -42,7 +74,7 @@ async def serve(
     config = uvicorn.Config(
         app, log_level="warning", lifespan="on", access_log=False, **(options or {})
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
@@ -52,7 +84,7 @@ async def serve(
             await asyncio.sleep(0.01)
         yield url_of(sock)
     finally:
-        server.should_exit = True
+        server.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=10)
         sock.close()
