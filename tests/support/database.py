@@ -28,6 +28,7 @@ TABLES = (
     "subscribers",
     "outbox",
     "snapshots",
+    "attempts",
     "tasks",
 )
 
