@@ -51,7 +51,8 @@ async def test_a_stuck_background_job_makes_the_process_not_ready(tmp_path: Path
         assert (await readiness(genhook))[1] == {"status": "ready"}
 
         # Another process holds SQLite's write lock: every write pass now waits in it.
-        blocker = sqlite3.connect(path, isolation_level=None, timeout=0)
+        # It waits its turn (a pass may be writing right now), then keeps the lock.
+        blocker = sqlite3.connect(path, isolation_level=None, timeout=10)
         blocker.execute("BEGIN IMMEDIATE")
         try:
             # Waited for until poll is named: the jobs wait in the lock from their own
