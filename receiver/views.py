@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from receiver import resources
 from receiver.assets.schedule import AssetStatus
@@ -90,6 +90,36 @@ def task_row(task: Task) -> dict[str, Any]:
 
 def task(row: Task) -> resources.Task:
     return resources.Task.model_validate(task_document(task_row(row)))
+
+
+class AttemptRecord(Protocol):
+    """One provider try of a task as the dashboard's card and the CLI's table read it:
+    an attempt row, or an item of the API's ``attempts`` (:class:`resources.Attempt`)."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def provider_task_id(self) -> str | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def late_outcome(self) -> str | None: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
+    def cost(self) -> float | None: ...
+    @property
+    def cost_unit(self) -> str | None: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
 
 
 def task_attempt(row: Attempt) -> resources.Attempt:

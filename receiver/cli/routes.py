@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,7 @@ from receiver.cli.runner import EXIT_USAGE, fail, print_json, print_table, talki
 
 if TYPE_CHECKING:
     from receiver.resources import RouteView, Usage
+    from receiver.views import AttemptRecord
 
 THEN = " → "  # between a route's targets, in the order they are tried
 NONE = "—"
@@ -113,35 +114,6 @@ def usage_table(found: Usage) -> tuple[list[str], list[list[str]]]:
     return columns, rows
 
 
-class AttemptLike(Protocol):
-    """What an attempts table shows of one attempt (``resources.Attempt``)."""
-
-    @property
-    def number(self) -> int: ...
-    @property
-    def provider(self) -> str: ...
-    @property
-    def model(self) -> str | None: ...
-    @property
-    def provider_task_id(self) -> str | None: ...
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def late_outcome(self) -> str | None: ...
-    @property
-    def error_code(self) -> str | None: ...
-    @property
-    def error_message(self) -> str | None: ...
-    @property
-    def cost(self) -> float | None: ...
-    @property
-    def cost_unit(self) -> str | None: ...
-    @property
-    def started_at(self) -> datetime: ...
-    @property
-    def ended_at(self) -> datetime | None: ...
-
-
 ATTEMPT_COLUMNS = [
     "#",
     "target",
@@ -154,7 +126,7 @@ ATTEMPT_COLUMNS = [
 ]
 
 
-def attempt_rows(attempts: Sequence[AttemptLike]) -> list[list[str]]:
+def attempt_rows(attempts: Sequence[AttemptRecord]) -> list[list[str]]:
     """One line per provider try, first first: the outcome with what the provider
     reported late (``failed, late: completed``), the error, the cost in its unit."""
     from receiver import clock

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from receiver.assets.schedule import AssetStatus
 from receiver.lifecycle import Status
+from receiver.views import AttemptRecord
 from storage.models import Asset, Delivery, OutboxEvent, Snapshot, Task
 
 TIMES = " \u00d7 "  # the multiplication sign between width and height
@@ -334,36 +335,6 @@ def facts(task: Task) -> list[tuple[str, Any]]:
         ("Credits", credits or "—"),
         ("Provider URLs expire (UTC)", task.result_expires_at),
     ]
-
-
-class AttemptRecord(Protocol):
-    """One provider try of a task, as the attempts card reads it (an attempt row, or
-    an item of the API's ``attempts``)."""
-
-    @property
-    def number(self) -> int: ...
-    @property
-    def provider(self) -> str: ...
-    @property
-    def model(self) -> str | None: ...
-    @property
-    def provider_task_id(self) -> str | None: ...
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def late_outcome(self) -> str | None: ...
-    @property
-    def error_code(self) -> str | None: ...
-    @property
-    def error_message(self) -> str | None: ...
-    @property
-    def cost(self) -> float | None: ...
-    @property
-    def cost_unit(self) -> str | None: ...
-    @property
-    def started_at(self) -> datetime: ...
-    @property
-    def ended_at(self) -> datetime | None: ...
 
 
 ATTEMPT_TONES = {"completed": "ok", "running": "busy"}  # every other end is a failover's cause
