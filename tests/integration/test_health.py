@@ -51,9 +51,17 @@ async def test_a_stuck_background_job_makes_the_process_not_ready(tmp_path: Path
         assert (await readiness(genhook))[1] == {"status": "ready"}
 
         # Another process holds SQLite's write lock: every write pass now waits in it.
-        # It waits its turn (a pass may be writing right now), then keeps the lock.
-        blocker = sqlite3.connect(path, isolation_level=None, timeout=10)
-        blocker.execute("BEGIN IMMEDIATE")
+        # It takes its turn between the jobs' writes (one may be writing right now).
+        blocker = sqlite3.connect(path, isolation_level=None, timeout=0.2)
+
+        def locked() -> bool:
+            try:
+                blocker.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return False
+            return True
+
+        await eventually(locked, within=30, every=0.05)
         try:
             # Waited for until poll is named: the jobs wait in the lock from their own
             # tick, so the first 503 may name only another one (dispatch, mirror).
