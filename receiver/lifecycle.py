@@ -257,16 +257,10 @@ _FILLABLE = (
 _FILL_ONLY = ("model", "request")
 
 
-# What a rerouted task forgets of the attempt it leaves (kept on that attempt's row).
-_PER_ATTEMPT = (
-    "provider_task_id",
-    "credits_used",
-    "credits_refunded",
-    "remaining_credits",
-    "provider_created_at",
-    "provider_completed_at",
-    "provider_cost_ms",
-    "result_expires_at",
+# What a rerouted task forgets of the attempt it leaves (kept on that attempt's row):
+# every reported field but the result and the error, which the reroute sets itself.
+_PER_ATTEMPT = tuple(
+    name for name in _FILLABLE if name not in ("result_urls", "error_code", "error_message")
 )
 
 
