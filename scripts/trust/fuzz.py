@@ -7,6 +7,14 @@ NUL characters, 200 kB strings, the wrong types), other JSON, and plain bytes,
 all with valid tokens. The admin API gets schemathesis' requests for every
 operation of ``/openapi.json``. The figures: requests sent, 5xx answered,
 tracebacks in the server's log, and the server's memory before and after.
+
+Hypothesis runs in a process of its own (spawned, one main thread). It parses the
+source of every loaded local module with ``ast`` to pick constants, and before
+CPython 3.12 the ``ast`` module's recursion counter is shared by all threads: any
+traceback formatted elsewhere in the same process (3.11's ``traceback`` parses the
+failing line to place its carets) can make either side raise ``SystemError: AST
+constructor recursion depth mismatch``. The test suite runs this beside two other
+runs and uvicorn servers in one process, and did (CPython gh-106905).
 """
 
 from __future__ import annotations
@@ -14,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import multiprocessing
 import os
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +85,15 @@ class FuzzResult:
     rss_before_kib: int = 0
     rss_after_kib: int = 0
     seconds: float = 0.0
+
+    def add(self, requests: FuzzResult) -> None:
+        """Count in what a fuzzing pass (in the fuzzing process) sent and was answered."""
+        self.callback_requests += requests.callback_requests
+        self.admin_requests += requests.admin_requests
+        self.statuses.update(requests.statuses)
+        self.outcomes.update(requests.outcomes)
+        self.server_5xx += requests.server_5xx
+        self.examples_5xx.extend(requests.examples_5xx[: max(0, 10 - len(self.examples_5xx))])
 
     @property
     def ok(self) -> bool:
@@ -194,21 +212,28 @@ async def run(database_url: str, workdir: Path, scale: FuzzScale = FULL) -> Fuzz
         if database_url.startswith("postgresql"):
             migrate(env)
         server = serve_genhook(env, workdir / "genhook.log")
+        loop = asyncio.get_running_loop()
         try:
-            warm_up = await _callback_paths(server, 20)
-            paths = await _callback_paths(server, scale.tasks)
-            started = time.monotonic()
-            await asyncio.to_thread(
-                _fuzz_callbacks, server, warm_up, scale.warm_up_requests, result
-            )
-            result.rss_before_kib = server.rss_kib()
-            result.callback_requests = result.admin_requests = 0
-            result.statuses.clear()
-            result.outcomes.clear()
-            await asyncio.to_thread(_fuzz_callbacks, server, paths, scale.callback_requests, result)
-            await asyncio.to_thread(_fuzz_admin, server, scale.admin_examples_per_operation, result)
-            result.seconds = time.monotonic() - started
-            result.rss_after_kib = server.rss_kib()
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fuzzer:
+                warm_up = await _callback_paths(server, 20)
+                paths = await _callback_paths(server, scale.tasks)
+                started = time.monotonic()
+                await loop.run_in_executor(
+                    fuzzer, _fuzz_callbacks, server.url, warm_up, scale.warm_up_requests
+                )
+                result.rss_before_kib = server.rss_kib()
+                result.add(
+                    await loop.run_in_executor(
+                        fuzzer, _fuzz_callbacks, server.url, paths, scale.callback_requests
+                    )
+                )
+                result.add(
+                    await loop.run_in_executor(
+                        fuzzer, _fuzz_admin, server.url, scale.admin_examples_per_operation
+                    )
+                )
+                result.seconds = time.monotonic() - started
+                result.rss_after_kib = server.rss_kib()
         finally:
             stop(server)
         result.tracebacks = server.tracebacks()
@@ -224,15 +249,15 @@ async def _callback_paths(server: Server, count: int) -> list[str]:
         return paths
 
 
-def _fuzz_callbacks(
-    server: Server, paths: list[str], requests_wanted: int, result: FuzzResult
-) -> None:
+def _fuzz_callbacks(url: str, paths: list[str], requests_wanted: int) -> FuzzResult:
+    """Runs in the fuzzing process: ``requests_wanted`` bodies, ``BATCH`` at a time."""
+    result = FuzzResult()
     local = threading.local()
     lock = threading.Lock()
 
     def client() -> httpx.Client:
         if not hasattr(local, "client"):
-            local.client = httpx.Client(base_url=server.url, timeout=30)
+            local.client = httpx.Client(base_url=url, timeout=30)
         return local.client  # type: ignore[no-any-return]
 
     turn = itertools.count()  # every task in turn: each one's first callback applies
@@ -276,10 +301,13 @@ def _fuzz_callbacks(
             list(pool.map(send, batch))
 
         one_batch()
+    return result
 
 
-def _fuzz_admin(server: Server, examples: int, result: FuzzResult) -> None:
-    document = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
+def _fuzz_admin(url: str, examples: int) -> FuzzResult:
+    """Runs in the fuzzing process: schemathesis' examples for every operation."""
+    result = FuzzResult()
+    document = httpx.get(f"{url}/openapi.json", timeout=30).json()
     schema = schemathesis.openapi.from_dict(document)
     session = requests.Session()
     session.headers.update(ADMIN)
@@ -301,7 +329,7 @@ def _fuzz_admin(server: Server, examples: int, result: FuzzResult) -> None:
         )
         def one(case: Case[Any]) -> None:
             try:
-                status = case.call(base_url=server.url, session=session, timeout=30).status_code
+                status = case.call(base_url=url, session=session, timeout=30).status_code
             except requests.RequestException:
                 status = 599
             result.statuses[status] += 1
@@ -312,3 +340,4 @@ def _fuzz_admin(server: Server, examples: int, result: FuzzResult) -> None:
                     result.examples_5xx.append(f"{status}: {case.as_curl_command()}")
 
         one()
+    return result
