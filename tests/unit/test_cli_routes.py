@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from receiver.cli.runner import EXIT_REFUSED, EXIT_USAGE
 from receiver.cli.tasks import check_target
 from receiver.client import Genhook
 from receiver.resources import RouteTarget, RouteView, Usage, UsageRow
+from tests.support.attempts import Tried
 from tests.unit.test_client_routes import ROUTES, USAGE
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -209,22 +209,6 @@ def test_usage_by_model_keys_rows_by_provider_and_model() -> None:
         ["model", "unit", "attempts", "images", "cost"],
         [["apimall/nano-banana", "credits", "1", "1", "4"]],
     )
-
-
-@dataclass
-class Tried:
-    number: int
-    provider: str
-    model: str | None
-    provider_task_id: str | None
-    outcome: str
-    late_outcome: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    cost: float | None = None
-    cost_unit: str | None = None
-    started_at: datetime = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-    ended_at: datetime | None = None
 
 
 def test_attempt_rows_show_each_try_in_order_with_what_came_late() -> None:

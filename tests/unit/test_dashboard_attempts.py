@@ -4,30 +4,13 @@ has attempts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from receiver.web.dashboard import present
 from receiver.web.dashboard.pages import templates
+from tests.support.attempts import Tried
 from tests.unit.test_dashboard_present import T0, task
-
-
-@dataclass
-class Tried:
-    number: int
-    provider: str
-    model: str | None
-    provider_task_id: str | None
-    outcome: str
-    late_outcome: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    cost: float | None = None
-    cost_unit: str | None = None
-    started_at: datetime = T0
-    ended_at: datetime | None = None
-
 
 FAILED_OVER = [
     Tried(
@@ -52,6 +35,7 @@ FAILED_OVER = [
         error_message="HTTP 502 after 4 tries",
         cost=0.0,
         cost_unit="credits",
+        started_at=T0,
         ended_at=T0 + timedelta(seconds=30),
     ),
 ]
