@@ -10,25 +10,22 @@ to a ``genhook worker``.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
-from receiver.cli.main import app
 from receiver.cli.runner import EXIT_DOWNLOAD_FAILED, EXIT_USAGE
 from tests.conftest import make_settings
 from tests.fixtures.apimodels import callback_body
 from tests.support.callbacks import completed_receiver_task, new_callback_path
 from tests.support.cdn import PNG, Cdn
+from tests.support.cli import cli_runner, invoke
 from tests.support.process import (
-    client_env,
     free_port,
     genhook_env,
     genhook_process,
@@ -46,19 +43,8 @@ async def world(tmp_path: Path, database_url: str) -> AsyncIterator[Simulated]:
 
 
 @pytest.fixture
-def runner(world: Simulated, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    for name in list(os.environ):
-        if name.startswith("GENHOOK_"):
-            monkeypatch.delenv(name)
-    for name, value in client_env(world.genhook.base_url, world.genhook.token).items():
-        if name.startswith("GENHOOK_"):
-            monkeypatch.setenv(name, value)
-    yield CliRunner()
-
-
-async def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
-    result = await asyncio.to_thread(runner.invoke, app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+def runner(world: Simulated, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    return cli_runner(monkeypatch, world.genhook.base_url, world.genhook.token)
 
 
 def lines(out: str) -> list[dict[str, object]]:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,10 +22,10 @@ from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
 from receiver import resources
-from receiver.cli.main import app
 from receiver.cli.watch import EXIT_TIMED_OUT, exit_code
 from receiver.lifecycle import EventType
 from tests.conftest import make_settings
+from tests.support.cli import cli_runner, invoke
 from tests.support.delivery import deliveries, emit, make_task
 from tests.support.downstream import Reply, always, downstream
 from tests.support.harness import Harness, running_genhook
@@ -147,19 +146,8 @@ async def served(tmp_path: Path, database_url: str) -> AsyncIterator[Harness]:
 
 
 @pytest.fixture
-def runner(served: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    for name in list(os.environ):
-        if name.startswith("GENHOOK_"):
-            monkeypatch.delenv(name)
-    for name, value in cli_env(served).items():
-        if name.startswith("GENHOOK_"):
-            monkeypatch.setenv(name, value)
-    yield CliRunner()
-
-
-async def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
-    result = await asyncio.to_thread(runner.invoke, app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+def runner(served: Harness, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    return cli_runner(monkeypatch, served.base_url, served.token)
 
 
 async def test_subscriber_commands(runner: CliRunner) -> None:
