@@ -91,6 +91,13 @@ SELECT 'tsk_bench_' || lpad(i::text, 9, '0'), 'apimodels', 'receiver', 'pending'
 FROM generate_series(1, :total) AS i
 """,
 }
+# ... and each one's attempt 1, as ``/api/callback-urls`` creates it (the ledger row
+# every applied callback updates).
+_FILL_ATTEMPTS = """
+INSERT INTO attempts (task_id, number, provider, outcome, result_urls, cost_unit, started_at)
+SELECT id, 1, provider, 'running', '[]', 'USD', created_at FROM tasks
+WHERE id LIKE 'tsk_bench_%'
+"""
 
 
 @dataclass
@@ -126,6 +133,7 @@ async def _prepare_database(url: str, tasks: int) -> None:
                 text(_FILL[engine.dialect.name]),
                 {"total": tasks, "now": now, "deadline": now + timedelta(hours=2)},
             )
+            await connection.execute(text(_FILL_ATTEMPTS))
     finally:
         await engine.dispose()
 
